@@ -1,0 +1,68 @@
+"""dotrec: recommendations from interaction logs.
+
+Load a log into :class:`Interactions`, split it, fit a model, evaluate it with
+full ranking, and recommend::
+
+    import dotrec
+    data = dotrec.load_dataset("ml-100k").interactions
+    train, test = dotrec.random_split(data, test_fraction=0.2, seed=0)
+    model = dotrec.MatrixFactorization().fit(train)
+    print(dotrec.evaluate(model, test, k=10).table())
+    model.recommend(["1", "2"], k=10).to_frame()
+"""
+
+from dotrec._version import __version__
+from dotrec.artifact import load_model
+from dotrec.data import (
+    Dataset,
+    Interactions,
+    Vocabulary,
+    load_dataset,
+    read_interactions,
+    read_items,
+    synthetic,
+)
+from dotrec.evaluation import EvaluationResult, evaluate, evaluate_lists
+from dotrec.exceptions import (
+    DataError,
+    DataWarning,
+    DatasetNotFoundError,
+    DotrecError,
+    EmptyDataError,
+    ModelFileError,
+    TrainingDivergedError,
+    UnknownIDError,
+)
+from dotrec.models import MODELS, MatrixFactorization, Recommendations, Recommender
+from dotrec.split import leave_last_split, random_split, split_report, temporal_split
+
+__all__ = [
+    "MODELS",
+    "DataError",
+    "DataWarning",
+    "Dataset",
+    "DatasetNotFoundError",
+    "DotrecError",
+    "EmptyDataError",
+    "EvaluationResult",
+    "Interactions",
+    "MatrixFactorization",
+    "ModelFileError",
+    "Recommendations",
+    "Recommender",
+    "TrainingDivergedError",
+    "UnknownIDError",
+    "Vocabulary",
+    "__version__",
+    "evaluate",
+    "evaluate_lists",
+    "leave_last_split",
+    "load_dataset",
+    "load_model",
+    "random_split",
+    "read_interactions",
+    "read_items",
+    "split_report",
+    "synthetic",
+    "temporal_split",
+]

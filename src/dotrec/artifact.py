@@ -1,0 +1,159 @@
+"""The model folder: weights in safetensors, everything else in JSON.
+
+A folder holds ``model.json`` (format version, dotrec version, model name,
+config, training record, checksums), ``vocab.json`` (raw user and item IDs in
+index order) and ``weights.safetensors`` (learned tensors, each user's seen
+items, item counts). It is written to a temporary sibling folder and swapped
+into place, so a killed write leaves the previous model intact. Loading reads
+no pickle and runs no code from the folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from dotrec._version import __version__
+from dotrec.exceptions import ModelFileError
+
+if TYPE_CHECKING:
+    from dotrec.models.base import Recommender
+
+__all__ = ["FORMAT_VERSION", "ModelFileError", "load_model", "register", "save_model"]
+
+FORMAT_VERSION = 1
+_REGISTRY: dict[str, type] = {}
+_FILES = ("model.json", "vocab.json", "weights.safetensors")
+
+
+def register(cls: type) -> type:
+    """Class decorator: make a model class loadable by its ``name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, ensure_ascii=False)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def save_model(model: Recommender, path: str | Path) -> Path:
+    """Write ``model`` to the folder ``path``, replacing it atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not (target / "model.json").exists() and any(target.iterdir()):
+        raise ModelFileError(f"{target} exists and is not a dotrec model folder; not overwriting it")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        seen = model.seen
+        tensors = {f"param.{k}": v.detach().cpu().contiguous() for k, v in model._tensors().items()}
+        tensors["seen.indptr"] = torch.from_numpy(seen.indptr.astype(np.int64))
+        tensors["seen.indices"] = torch.from_numpy(seen.indices.astype(np.int64))
+        tensors["item_counts"] = torch.from_numpy(model.item_counts.astype(np.int64))
+        save_file(tensors, str(tmp / "weights.safetensors"))
+        _write_json(tmp / "vocab.json", {"users": model.users.to_list(), "items": model.items.to_list()})
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "dotrec_version": __version__,
+            "model": model.name,
+            "config": dataclasses.asdict(model.config),
+            "score_kind": model.score_kind,
+            "n_users": len(model.users),
+            "n_items": len(model.items),
+            "fit": model.fit_info,
+            "sha256": {name: _sha256(tmp / name) for name in ("vocab.json", "weights.safetensors")},
+        }
+        _write_json(tmp / "model.json", meta)
+        _swap_into_place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    old.rmdir()
+    os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The parsed ``model.json`` of a model folder, checked for format version."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder}: no such model folder (expected a folder from `dotrec train`)")
+    missing = [name for name in _FILES if not (folder / name).exists()]
+    if missing:
+        raise ModelFileError(f"{folder}: not a complete dotrec model folder; missing {missing}")
+    try:
+        meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"{folder / 'model.json'} is truncated or corrupt ({err})") from err
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{folder}: model format version {version!r}, but this dotrec ({__version__}) reads "
+            f"version {FORMAT_VERSION}. Retrain the model with this version, or load it with "
+            f"the dotrec version that wrote it ({meta.get('dotrec_version', 'unknown')})."
+        )
+    return meta
+
+
+def load_model(path: str | Path, device: str = "auto") -> Recommender:
+    """Load any dotrec model folder; the class comes from its metadata."""
+    import dotrec.models  # noqa: F401 - registers the model classes
+
+    from dotrec.data import Vocabulary
+
+    folder = Path(path)
+    meta = read_metadata(folder)
+    for name, digest in meta.get("sha256", {}).items():
+        if _sha256(folder / name) != digest:
+            raise ModelFileError(
+                f"{folder / name} does not match the checksum in model.json: the file is "
+                "truncated or was changed after saving. Save the model again."
+            )
+    cls = _REGISTRY.get(meta.get("model"))
+    if cls is None:
+        raise ModelFileError(f"{folder}: unknown model type {meta.get('model')!r}")
+    try:
+        tensors = load_file(str(folder / "weights.safetensors"), device="cpu")
+        vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    except (SafetensorError, OSError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{folder}: cannot read the weights or vocabularies ({err})") from err
+
+    model = cls(**{**meta["config"], "device": device} if "device" in meta["config"] else meta["config"])
+    model.users, model.items = Vocabulary(vocab["users"]), Vocabulary(vocab["items"])
+    if (len(model.users), len(model.items)) != (meta["n_users"], meta["n_items"]):
+        raise ModelFileError(f"{folder}: vocabularies do not match the sizes in model.json")
+    indptr, indices = tensors.pop("seen.indptr").numpy(), tensors.pop("seen.indices").numpy()
+    model.seen = sp.csr_array((np.ones(len(indices), dtype=np.float32), indices, indptr),
+                              shape=(len(model.users), len(model.items)))
+    model.item_counts = tensors.pop("item_counts").numpy()
+    model.fit_info = meta.get("fit", {})
+    params = {k.removeprefix("param."): v for k, v in tensors.items() if k.startswith("param.")}
+    model._load_tensors(params)
+    return model

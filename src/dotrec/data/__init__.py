@@ -1,0 +1,25 @@
+"""Interaction data: the container, ID vocabularies, readers and named datasets.
+
+This package imports nothing else from dotrec but its exceptions.
+"""
+
+from dotrec.data._datasets import DATASETS, Dataset, data_dir, find_dataset, load_dataset
+from dotrec.data._interactions import Interactions
+from dotrec.data._items import read_items
+from dotrec.data._readers import read_interactions
+from dotrec.data._synthetic import synthetic
+from dotrec.data._vocab import Vocabulary, ids_to_text
+
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "Interactions",
+    "Vocabulary",
+    "data_dir",
+    "find_dataset",
+    "ids_to_text",
+    "load_dataset",
+    "read_interactions",
+    "read_items",
+    "synthetic",
+]

@@ -1,0 +1,64 @@
+"""Shared checks for values entering dotrec, with messages that name the place."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dotrec.exceptions import DataError
+
+__all__ = ["check_finite", "check_labels", "describe_rows"]
+
+
+def describe_rows(positions: np.ndarray, lines: np.ndarray | None, where: str = "line") -> str:
+    """'line 3' or 'lines 3, 4, 6 and 2 more', from 0-based row positions."""
+    numbers = positions + 1 if lines is None else lines[positions]
+    shown = ", ".join(str(int(n)) for n in numbers[:10])
+    more = f" and {len(numbers) - 10} more" if len(numbers) > 10 else ""
+    return f"{where}{'s' if len(numbers) > 1 else ''} {shown}{more}"
+
+
+def check_finite(
+    values: object, column: str, source: str, lines: np.ndarray | None, where: str = "line"
+) -> np.ndarray:
+    """Parse ``values`` as finite numbers.
+
+    Text such as ``"4.5"`` is parsed; empty fields, ``NaN``, ``inf`` and values
+    that overflow a double (``1e400``) are refused.
+
+    Returns:
+        The values as float64.
+
+    Raises:
+        DataError: naming the column, how many rows are bad, their line
+            numbers, the first value seen, and how to drop such rows.
+    """
+    raw = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if raw.dtype.kind in "iufb":
+        parsed = raw.astype(np.float64)
+    else:
+        parsed = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(parsed)
+    if bad.any():
+        positions = np.flatnonzero(bad)
+        first = raw[positions[0]]
+        raise DataError(
+            f"{source}: {len(positions)} row{'s' if len(positions) > 1 else ''} with a "
+            f"{column} that is not a finite number, at {describe_rows(positions, lines, where)} "
+            f"(first value seen: {str(first)!r}). Each {column} must be a finite number: fix "
+            "those rows, or drop them with on_invalid='drop' (command line: --drop-invalid)."
+        )
+    return parsed
+
+
+def check_labels(values: np.ndarray, source: str, lines: np.ndarray | None, where: str = "line"):
+    """Parse 0/1 labels; anything else is a :class:`DataError`."""
+    parsed = check_finite(values, "label", source, lines, where)
+    bad = (parsed != 0) & (parsed != 1)
+    if bad.any():
+        positions = np.flatnonzero(bad)
+        raise DataError(
+            f"{source}: label must be 0 or 1, got {parsed[positions[0]]!r} at "
+            f"{describe_rows(positions, lines, where)}."
+        )
+    return parsed.astype(np.int8)

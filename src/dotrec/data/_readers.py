@@ -1,0 +1,385 @@
+"""Readers for interaction logs: delimited text, Parquet and the MovieLens layouts."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from dotrec.data._checks import describe_rows
+from dotrec.data._interactions import Duplicates, Interactions
+from dotrec.exceptions import DataError, DataWarning, EmptyDataError
+
+__all__ = ["read_interactions", "read_text", "FileFormat"]
+
+_log = logging.getLogger(__name__)
+
+FileFormat = Literal["auto", "csv", "parquet", "ml-100k", "ml-1m", "ml-latest-small"]
+
+# Layouts of the MovieLens rating files: separator, header, column roles.
+_LAYOUTS = {
+    "ml-100k": ("\t", False),
+    "ml-1m": ("::", False),
+    "ml-latest-small": (",", True),
+}
+_SEPARATORS = ["::", "\t", ",", ";", "|"]
+_ROLES = ("user", "item", "rating", "timestamp", "label")
+_ALIASES = {
+    "user": {"userid", "user", "uid", "users", "customerid", "visitorid", "username"},
+    "item": {"itemid", "item", "iid", "items", "movieid", "movie", "artistid", "productid",
+             "asin", "bookid", "isbn", "trackid", "songid"},
+    "rating": {"rating", "ratings", "score", "stars", "weight", "value", "preference", "count"},
+    "timestamp": {"timestamp", "time", "ts", "datetime", "date", "unixtime", "unixreviewtime"},
+    "label": {"label", "target", "clicked", "y", "interacted"},
+}
+
+
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """Read a whole text file, with a clear error when it does not decode.
+
+    Raises:
+        DataError: naming the file, the byte offset and line of the first bad
+            byte, and the ``encoding`` option.
+    """
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: the text is not valid {encoding}: byte 0x{data[err.start]:02X} at byte "
+            f"offset {err.start} (line {line}) cannot be decoded. If the file is Latin-1 (as "
+            "MovieLens 100K's u.item is), pass encoding='latin-1' (command line: "
+            "--encoding latin-1)."
+        ) from err
+    return text.lstrip("\ufeff")
+
+
+def read_interactions(
+    path: str | os.PathLike[str],
+    *,
+    format: FileFormat = "auto",
+    sep: str | None = None,
+    header: bool | None = None,
+    user_col: str | int | None = None,
+    item_col: str | int | None = None,
+    rating_col: str | int | None = None,
+    timestamp_col: str | int | None = None,
+    label_col: str | int | None = None,
+    min_rating: float | None = None,
+    encoding: str = "utf-8",
+    on_invalid: Literal["raise", "drop"] = "raise",
+    duplicates: Duplicates = "last",
+) -> Interactions:
+    """Read an interaction log from a file.
+
+    Every ID is read as text: ``007`` stays ``007`` and ``NA`` is a user, not a
+    missing value. By default every row is a positive (implicit feedback),
+    whatever other columns it has; a ``label`` column of 0/1 marks observed
+    negatives; ``min_rating`` keeps only rows rated at least that much.
+
+    Args:
+        path: a CSV/TSV/``.dat`` file or a ``.parquet`` file.
+        format: ``"auto"`` picks by name (``u.data``, ``*.base``/``*.test``:
+            MovieLens 100K, tab separated; ``ratings.dat``: MovieLens 1M, ``::``;
+            ``.parquet``) and otherwise reads delimited text.
+        sep: the separator; sniffed from the first lines when None.
+        header: whether the first line names the columns; when None, it is a
+            header if it names a known column (``user_id``, ``userId``, ``item``,
+            ``rating``, ...) or if its rating field is not a number.
+        user_col, item_col, rating_col, timestamp_col, label_col: a column name
+            (or 0-based position) for each role. Known names are recognised;
+            without a header the columns are user, item, rating, timestamp.
+        min_rating: keep rows with a rating of at least this, as positives.
+        encoding: text encoding of the file.
+        on_invalid: ``"drop"`` skips rows with too few fields or a non-finite
+            rating or timestamp (with a warning naming their lines) instead of
+            raising.
+        duplicates: policy for repeated (user, item) rows, see
+            :meth:`Interactions.from_ids`.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        EmptyDataError: no interactions in the file, or none left after
+            ``min_rating``.
+        DataError: a malformed line or value; the message names the file,
+            line, column and value, and the fix.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file. Check the path.")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give the ratings file inside it, or a dataset name.")
+    format = _detect_format(path) if format == "auto" else format
+    names = {"user": user_col, "item": item_col, "rating": rating_col,
+             "timestamp": timestamp_col, "label": label_col}
+
+    if format == "parquet":
+        frame = pd.read_parquet(path)
+        lines = np.arange(len(frame)) + 1
+        roles = _roles_from_header([str(c) for c in frame.columns], names, str(path))
+        where = "row"
+    else:
+        layout_sep, layout_header = _LAYOUTS.get(format, (None, None))
+        text = read_text(path, encoding)
+        frame, lines, roles = _parse_delimited(
+            text, str(path), sep or layout_sep, layout_header if header is None else header, names
+        )
+        where = "line"
+    return _build(frame, lines, roles, str(path), where, min_rating, on_invalid, duplicates)
+
+
+def _detect_format(path: Path) -> FileFormat:
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name == "u.data" or re.fullmatch(r"u[a-z0-9]*\.(base|test)", name):
+        return "ml-100k"
+    if name == "ratings.dat":
+        return "ml-1m"
+    return "csv"
+
+
+def _sniff_separator(sample: list[tuple[int, str]], source: str) -> str:
+    """The separator found the same number of times on every sampled line."""
+    best, best_agree = None, 0
+    for sep in _SEPARATORS:
+        counts = [line.count(sep) for _, line in sample]
+        typical = max(set(counts), key=counts.count)
+        agree = counts.count(typical)
+        if typical >= 1 and agree == len(counts):
+            return sep
+        if typical >= 1 and agree > best_agree:
+            best, best_agree = (sep, typical, counts), agree
+    if best is not None:
+        sep, typical, counts = best
+        line_no, line = next((n, t) for (n, t), c in zip(sample, counts) if c != typical)
+        raise DataError(
+            f"{source}: line {line_no} does not use the separator {sep!r} of the lines around "
+            f"it ({line[:80]!r}). Fix that line, or pass sep= (command line: --sep)."
+        )
+    raise DataError(
+        f"{source}: could not tell the column separator from the first lines "
+        f"(first line: {sample[0][1][:80]!r}). Pass sep= (command line: --sep), e.g. sep=',' "
+        "or sep='\\t'."
+    )
+
+
+def _parse_delimited(
+    text: str, source: str, sep: str | None, header: bool | None, names: dict
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, int | None]]:
+    raw_lines = text.splitlines()
+    nonblank = [n for n, line in enumerate(raw_lines) if line.strip()]
+    if not nonblank:
+        raise EmptyDataError(f"{source}: the input contains no interactions (the file is empty).")
+    sample = [(n + 1, raw_lines[n]) for n in nonblank[:50]]
+    sep = sep or _sniff_separator(sample, source)
+    first = sample[0][1].split(sep)
+    if header is None:
+        header = _looks_like_header(first, sample[1][1] if len(sample) > 1 else None, sep)
+
+    if len(sep) > 1:  # the C parser wants a one-character separator
+        text = text.replace(sep, "\x1f")
+        sep = "\x1f"
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
+            na_filter=False, skip_blank_lines=False, engine="c",
+        )
+    except pd.errors.ParserError as err:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
+        detail = (
+            f"line {found.group(2)} has {found.group(3)} fields where earlier lines have "
+            f"{found.group(1)}" if found else str(err)
+        )
+        raise DataError(f"{source}: {detail}. Check the separator (sep=) and that line.") from err
+    except pd.errors.EmptyDataError as err:
+        raise EmptyDataError(f"{source}: the input contains no interactions.") from err
+
+    lines = np.arange(1, len(frame) + 1)
+    columns = [str(c).strip() for c in first] if header else [str(i) for i in range(frame.shape[1])]
+    if header:
+        frame, lines = frame.iloc[1:], lines[1:]
+    blank = (frame.fillna("").astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)
+    frame, lines = frame[~blank.to_numpy()], lines[~blank.to_numpy()]
+    if len(frame) == 0:
+        what = "only a header line" if header else "only blank lines"
+        raise EmptyDataError(f"{source}: the input contains no interactions ({what}).")
+    frame.columns = columns[: frame.shape[1]] + [
+        str(i) for i in range(len(columns), frame.shape[1])
+    ]
+    roles = (
+        _roles_from_header(columns, names, source) if header else _roles_by_position(columns, names)
+    )
+    return frame.reset_index(drop=True), lines, roles
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _looks_like_header(first: list[str], second: str | None, sep: str) -> bool:
+    known = set().union(*_ALIASES.values())
+    if any(_normalise(f) in known for f in first):
+        return True
+    # A rating or timestamp field that is text on line 1 but a number on line 2.
+    if second is not None and len(first) >= 3:
+        later = second.split(sep)
+        return any(
+            not _is_number(first[k]) and k < len(later) and _is_number(later[k])
+            for k in range(2, len(first))
+        )
+    return False
+
+
+def _roles_from_header(columns: list[str], names: dict, source: str) -> dict[str, int | None]:
+    roles: dict[str, int | None] = {}
+    normal = [_normalise(c) for c in columns]
+    for role in _ROLES:
+        given = names[role]
+        if isinstance(given, int):
+            roles[role] = given
+        elif given is not None:
+            if given not in columns:
+                raise DataError(
+                    f"{source}: no column {given!r} for {role}_col; the columns are {columns}."
+                )
+            roles[role] = columns.index(given)
+        else:
+            hits = [k for k, n in enumerate(normal) if n in _ALIASES[role]]
+            roles[role] = hits[0] if hits else None
+    for role, default in (("user", 0), ("item", 1)):
+        if roles[role] is None:
+            if len(columns) < 2:
+                raise DataError(f"{source}: found one column {columns}; need a user and an item.")
+            _log.info("%s: no %s column by name; using column %r", source, role, columns[default])
+            roles[role] = default
+    return roles
+
+
+def _roles_by_position(columns: list[str], names: dict) -> dict[str, int | None]:
+    defaults = {"user": 0, "item": 1, "rating": 2, "timestamp": 3, "label": None}
+    roles = {}
+    for role in _ROLES:
+        given = names[role]
+        position = int(given) if given is not None else defaults[role]
+        roles[role] = position if position is not None and position < len(columns) else None
+    return roles
+
+
+def _build(
+    frame: pd.DataFrame,
+    lines: np.ndarray,
+    roles: dict[str, int | None],
+    source: str,
+    where: str,
+    min_rating: float | None,
+    on_invalid: str,
+    duplicates: Duplicates,
+) -> Interactions:
+    if frame.shape[1] < 2:
+        raise DataError(
+            f"{source}: each line has a single field (first: {str(frame.iloc[0, 0])[:60]!r}); "
+            "the separator is probably wrong. Pass sep= (command line: --sep)."
+        )
+    needed = max(k for k in roles.values() if k is not None)
+    short = frame.iloc[:, needed].isna().to_numpy().copy()
+    for role in ("user", "item"):  # an empty ID field counts as a missing field
+        ids = frame.iloc[:, roles[role]]
+        short |= (ids.isna() | (ids.astype(str).str.strip() == "")).to_numpy()
+    column = lambda role: None if roles[role] is None else frame.iloc[:, roles[role]]  # noqa: E731
+    bad = short.copy()
+    parsed = {}
+    for role in ("rating", "timestamp", "label"):
+        values = column(role)
+        if values is None:
+            continue
+        parsed[role] = _parse_numbers(values, role)
+        bad_values = ~np.isfinite(parsed[role]) & ~short
+        if bad_values.any() and on_invalid == "raise":
+            positions = np.flatnonzero(bad_values)
+            first = values.iloc[positions[0]]
+            raise DataError(
+                f"{source}: {len(positions)} row{'s' if len(positions) > 1 else ''} with a "
+                f"{role} that is not a finite number, at {describe_rows(positions, lines, where)} "
+                f"(column {str(frame.columns[roles[role]])!r}, first value seen: {first!r}). "
+                f"Each {role} must be a finite number: fix those rows, or drop them with "
+                "on_invalid='drop' (command line: --drop-invalid)."
+            )
+        bad |= bad_values
+    if short.any() and on_invalid == "raise":
+        positions = np.flatnonzero(short)
+        raise DataError(
+            f"{source}: too few fields at {describe_rows(positions, lines, where)} (expected "
+            f"{needed + 1}, first bad line: {_row_text(frame, positions[0])!r}). Check the "
+            "separator (sep=), or drop such rows with on_invalid='drop' (--drop-invalid)."
+        )
+    if bad.any():
+        msg = f"{source}: dropped {int(bad.sum())} invalid rows at " + describe_rows(
+            np.flatnonzero(bad), lines, where
+        )
+        warnings.warn(msg, DataWarning, stacklevel=3)
+        keep = ~bad
+        frame, lines = frame[keep], lines[keep]
+        parsed = {role: values[keep] for role, values in parsed.items()}
+    return _to_interactions(frame, lines, roles, parsed, source, min_rating, duplicates)
+
+
+def _to_interactions(frame, lines, roles, parsed, source, min_rating, duplicates) -> Interactions:
+    rating = parsed.get("rating")
+    if min_rating is not None:
+        if rating is None:
+            raise DataError(f"{source}: min_rating={min_rating} needs a rating column; none found.")
+        keep = rating >= min_rating
+        if not keep.any():
+            raise EmptyDataError(
+                f"{source}: 0 interactions remain after keeping ratings >= {min_rating} "
+                f"(the file has {len(rating)} rows, rated {rating.min():g} to {rating.max():g}). "
+                "Lower the threshold (--min-rating)."
+            )
+        _log.info("%s: kept %d of %d rows with rating >= %g", source, keep.sum(), len(keep), min_rating)
+        frame, lines = frame[keep], lines[keep]
+        parsed = {role: values[keep] for role, values in parsed.items()}
+    return Interactions.from_ids(
+        frame.iloc[:, roles["user"]].to_numpy(dtype=object),
+        frame.iloc[:, roles["item"]].to_numpy(dtype=object),
+        rating=parsed.get("rating"),
+        timestamp=parsed.get("timestamp"),
+        label=parsed.get("label"),
+        source=source,
+        lines=lines,
+        duplicates=duplicates,
+    )
+
+
+def _parse_numbers(values: pd.Series, role: str) -> np.ndarray:
+    if values.dtype.kind in "iufb":
+        return values.to_numpy(dtype=np.float64)
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    if role == "timestamp" and np.isnan(numbers).all():
+        try:  # dates written as text, e.g. 2024-05-01T12:00:00
+            stamps = pd.to_datetime(values, format="ISO8601", utc=True)
+            return (stamps.astype("int64") // 10**9).to_numpy(dtype=np.float64)
+        except (ValueError, TypeError):
+            pass
+    return numbers
+
+
+def _row_text(frame: pd.DataFrame, position: int) -> str:
+    values = frame.iloc[position].fillna("").astype(str).tolist()
+    return ",".join(values).rstrip(",")

@@ -1,0 +1,314 @@
+"""The Recommender contract that every dotrec model fulfils."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from dotrec import artifact
+from dotrec.data import Interactions, Vocabulary, ids_to_text
+from dotrec.exceptions import DotrecError, EmptyDataError, UnknownIDError
+from dotrec.topk import TopK, rows_mask, topk
+
+__all__ = ["Recommender", "Recommendations"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Recommendations:
+    """Top-K lists for a batch of users (or query items), best first.
+
+    Attributes:
+        query_ids: raw IDs the lists are for, shape (B,), in request order.
+        item_ids: object array (B, K) of raw item IDs; ``None`` past a row's count.
+        scores: float32 array (B, K); NaN past a row's count. What a score
+            means depends on the model (see its ``score_kind``).
+        counts: int array (B,): real entries per row. A row is short when fewer
+            than K candidates remain; it is never padded with real items.
+        fallback: bool array (B,): True where the row is the popularity
+            fallback for an unknown user rather than a personal list.
+    """
+
+    query_ids: np.ndarray
+    item_ids: np.ndarray
+    scores: np.ndarray
+    counts: np.ndarray
+    fallback: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.query_ids)
+
+    def to_list(self) -> list[list[tuple[str, float]]]:
+        """One list of (item_id, score) per row, only real entries."""
+        return [
+            list(zip(self.item_ids[r, :c].tolist(), self.scores[r, :c].astype(float).tolist()))
+            for r, c in enumerate(self.counts)
+        ]
+
+    def for_user(self, user_id: object) -> list[tuple[str, float]]:
+        """The (item_id, score) list of one queried ID."""
+        rows = np.flatnonzero(self.query_ids == ids_to_text([user_id])[0])
+        if len(rows) == 0:
+            raise KeyError(f"{user_id!r} is not among the queried IDs")
+        return self.to_list()[rows[0]]
+
+    def to_frame(self, query_col: str = "user_id") -> pd.DataFrame:
+        """Long format: ``user_id, item_id, rank, score, fallback``; real entries only."""
+        real = np.arange(self.item_ids.shape[1])[None, :] < self.counts[:, None]
+        rows, cols = np.nonzero(real)
+        return pd.DataFrame(
+            {
+                query_col: self.query_ids[rows],
+                "item_id": self.item_ids[rows, cols],
+                "rank": cols + 1,
+                "score": self.scores[rows, cols],
+                "fallback": self.fallback[rows],
+            }
+        )
+
+
+class Recommender(ABC):
+    """Base of every model: fit on :class:`Interactions`, then recommend.
+
+    Subclasses set ``name`` and ``config_class`` (a dataclass of
+    hyperparameters), and implement :meth:`_fit`, :meth:`_score_users`,
+    :meth:`_score_pairs`, :meth:`_item_vectors`, :meth:`_tensors` and
+    :meth:`_load_tensors`. Everything users touch is here, once.
+
+    After ``fit`` a model knows its vocabularies (only the users and items
+    seen in training), each user's training positives (excluded from
+    recommendations by default) and item popularity (for the opt-in
+    fallback).
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+    score_kind: ClassVar[str] = "score"
+    """What a score means, in words; shown in output and docs."""
+
+    def __init__(self, **config: Any):
+        self.config = self.config_class(**config)
+        self.users: Vocabulary | None = None
+        self.items: Vocabulary | None = None
+        self.seen: sp.csr_array | None = None
+        self.item_counts: np.ndarray | None = None
+        self.fit_info: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.config).items())
+        return f"{type(self).__name__}({fields})"
+
+    # --- fitting ----------------------------------------------------------------
+
+    def fit(self, interactions: Interactions, *, show_progress: bool = False) -> Recommender:
+        """Train on ``interactions``; returns ``self``.
+
+        Only the users and items present in ``interactions`` enter the model's
+        vocabularies.
+
+        Raises:
+            EmptyDataError: no positive interaction to learn from.
+        """
+        if len(interactions) == 0 or not interactions.positive.any():
+            raise EmptyDataError(f"{interactions.source}: the input contains no positive interactions.")
+        data = interactions.compact()
+        self.users, self.items = data.users, data.items
+        self.seen = data.user_items()
+        self.item_counts = np.asarray(self.seen.sum(axis=0)).ravel().astype(np.int64)
+        self.fit_info = {"fingerprint": data.fingerprint(), "n_rows": len(data),
+                         "source": data.source}
+        self._fit(data, show_progress=show_progress)
+        _log.info("fitted %s on %d rows, %d users, %d items", self.name, len(data),
+                  data.n_users, data.n_items)
+        return self
+
+    @abstractmethod
+    def _fit(self, data: Interactions, show_progress: bool) -> None:
+        """Learn the parameters from compacted interactions."""
+
+    @abstractmethod
+    def _score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
+        """Scores (B, n_items) of every item for users ``user_idx`` (B,)."""
+
+    @abstractmethod
+    def _score_pairs(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        """Scores (B,) of the pairs (user_idx[b], item_idx[b])."""
+
+    @abstractmethod
+    def _item_vectors(self) -> torch.Tensor:
+        """Item representation (n_items, d) for :meth:`similar_items`."""
+
+    @abstractmethod
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        """The learned tensors to save."""
+
+    @abstractmethod
+    def _load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore the learned tensors (on the CPU)."""
+
+    def _check_fitted(self) -> None:
+        if self.users is None:
+            raise DotrecError(f"this {type(self).__name__} is not fitted yet; call fit() first")
+
+    # --- queries ----------------------------------------------------------------
+
+    def score(self, user_ids: Sequence[object] | object, item_ids: Sequence[object] | object):
+        """Scores of (user, item) pairs, element by element.
+
+        Args:
+            user_ids: raw user IDs (or one ID).
+            item_ids: raw item IDs, same length (or one ID).
+
+        Returns:
+            float32 array of shape (n,), or a float for one pair.
+
+        Raises:
+            UnknownIDError: naming the users or items not seen in training.
+        """
+        self._check_fitted()
+        scalar = _is_scalar(user_ids) and _is_scalar(item_ids)
+        users = self.users.index(_as_list(user_ids), "user")
+        items = self.items.index(_as_list(item_ids), "item")
+        users, items = np.broadcast_arrays(users, items)
+        with torch.no_grad():
+            values = self._score_pairs(torch.from_numpy(users.copy()), torch.from_numpy(items.copy()))
+        out = values.float().cpu().numpy()
+        return float(out[0]) if scalar else out
+
+    def recommend(
+        self,
+        user_ids: Sequence[object] | object,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        items: Sequence[object] | None = None,
+        fallback: Literal["popular"] | None = None,
+        batch_size: int = 1024,
+    ) -> Recommendations:
+        """Top-``k`` items for each user, best first.
+
+        Args:
+            user_ids: raw user IDs, or one ID (the result then has one row).
+            k: list length; rows are shorter when fewer candidates remain.
+            exclude_seen: leave out the items each user had in training.
+            items: restrict the candidates to these raw item IDs.
+            fallback: ``"popular"`` answers unknown users with the most popular
+                items, marked in ``Recommendations.fallback``; by default an
+                unknown user is an error.
+            batch_size: users scored at once.
+
+        Raises:
+            ValueError: ``k`` is negative.
+            UnknownIDError: an unknown user (without fallback) or candidate item.
+        """
+        self._check_fitted()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ValueError(f"k must be a non-negative integer, got {k!r}")
+        query = ids_to_text(_as_list(user_ids))
+        user_idx = self.users.lookup(query)
+        unknown = user_idx < 0
+        if unknown.any() and fallback != "popular":
+            raise UnknownIDError("user", list(dict.fromkeys(query[unknown])))
+        candidates = None
+        if items is not None:
+            candidates = torch.zeros(len(self.items), dtype=torch.bool)
+            candidates[torch.from_numpy(self.items.index(_as_list(items), "item"))] = True
+
+        width = min(k, len(self.items))
+        item_idx = np.full((len(query), width), -1, dtype=np.int64)
+        scores = np.full((len(query), width), np.nan, dtype=np.float32)
+        counts = np.zeros(len(query), dtype=np.int64)
+        known_rows = np.flatnonzero(~unknown)
+        for start in range(0, len(known_rows), batch_size):
+            rows = known_rows[start : start + batch_size]
+            result = self.recommend_indices(user_idx[rows], k, exclude_seen, candidates)
+            item_idx[rows], scores[rows] = result.indices.numpy(), result.scores.numpy()
+            counts[rows] = result.counts.numpy()
+        if unknown.any():
+            popular = self._popular(k, candidates)
+            item_idx[unknown], scores[unknown] = popular.indices.numpy(), popular.scores.numpy()
+            counts[unknown] = popular.counts.numpy()
+        return self._package(query, item_idx, scores, counts, unknown)
+
+    def recommend_indices(
+        self,
+        user_idx: np.ndarray,
+        k: int,
+        exclude_seen: bool = True,
+        candidates: torch.Tensor | None = None,
+    ) -> TopK:
+        """Top-``k`` in index space for known users; the path evaluation uses.
+
+        Returns:
+            A :class:`~dotrec.topk.TopK` on the CPU.
+        """
+        with torch.no_grad():
+            scores = self._score_users(torch.from_numpy(np.asarray(user_idx, dtype=np.int64)))
+            exclude = rows_mask(self.seen, user_idx, scores.device) if exclude_seen else None
+            result = topk(scores, k, exclude, candidates)
+        return TopK(result.indices.cpu(), result.scores.cpu(), result.counts.cpu())
+
+    def similar_items(self, item_ids: Sequence[object] | object, k: int = 10) -> Recommendations:
+        """The ``k`` items closest to each query item by cosine similarity.
+
+        The query item itself is left out. Scores are cosine similarities in
+        [-1, 1] of the model's item vectors.
+        """
+        self._check_fitted()
+        query = ids_to_text(_as_list(item_ids))
+        item_idx = torch.from_numpy(self.items.index(query, "item"))
+        with torch.no_grad():
+            vectors = torch.nn.functional.normalize(self._item_vectors().float(), dim=1)
+            sims = vectors[item_idx.to(vectors.device)] @ vectors.T
+            itself = torch.zeros_like(sims, dtype=torch.bool)
+            itself[torch.arange(len(item_idx)), item_idx.to(sims.device)] = True
+            result = topk(sims, k, exclude=itself)
+        return self._package(query, result.indices.cpu().numpy(), result.scores.cpu().numpy(),
+                             result.counts.cpu().numpy(), np.zeros(len(query), dtype=bool))
+
+    def _popular(self, k: int, candidates: torch.Tensor | None) -> TopK:
+        counts = torch.from_numpy(self.item_counts.astype(np.float32)).unsqueeze(0)
+        return topk(counts, k, candidates=candidates)
+
+    def _package(self, query, item_idx, scores, counts, fallback) -> Recommendations:
+        ids = np.empty(item_idx.shape, dtype=object)
+        real = item_idx >= 0
+        ids[real] = self.items.ids[item_idx[real]]
+        return Recommendations(np.asarray(query, dtype=object), ids, scores, counts, fallback)
+
+    # --- persistence --------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model folder atomically (safetensors + JSON); returns its path."""
+        self._check_fitted()
+        return artifact.save_model(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> Recommender:
+        """Load a model folder written by :meth:`save`, without pickle."""
+        model = artifact.load_model(path, device=device)
+        if not isinstance(model, cls):
+            raise artifact.ModelFileError(
+                f"{path} holds a {type(model).__name__}, not a {cls.__name__}; load it with "
+                "dotrec.load_model()"
+            )
+        return model
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, (str, bytes, int, np.integer)) or np.ndim(value) == 0
+
+
+def _as_list(value: object) -> list[object]:
+    return [value] if _is_scalar(value) else list(value)
