@@ -1,0 +1,5 @@
+import sys
+
+from dotrec.cli import main
+
+sys.exit(main())

@@ -1,0 +1,65 @@
+"""The ``dotrec`` command line: parse arguments, call the library, print.
+
+Errors from bad input end in one paragraph on standard error and exit
+status 2, never a bare traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+
+from dotrec._version import __version__
+from dotrec.cli import evaluate, quickstart, recommend, split, train
+from dotrec.exceptions import DotrecError
+
+__all__ = ["main"]
+
+_COMMANDS = [quickstart, split, train, evaluate, recommend]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dotrec", description="Train, evaluate and serve recommenders from interaction logs."
+    )
+    parser.add_argument("--version", action="version", version=f"dotrec {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _COMMANDS:
+        sub = module.add_parser(commands)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"dotrec: warning: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dotrec`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    warnings.showwarning = _show_warning
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("dotrec: interrupted", file=sys.stderr)
+        return 130
+    except (DotrecError, ValueError, KeyError, OSError) as err:
+        if args.debug:
+            raise
+        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        print(f"dotrec: error: {message}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
