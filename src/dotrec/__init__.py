@@ -33,7 +33,7 @@ from dotrec.exceptions import (
     TrainingDivergedError,
     UnknownIDError,
 )
-from dotrec.models import MODELS, MatrixFactorization, Recommendations, Recommender
+from dotrec.models import MODELS, MatrixFactorization, Popularity, Recommendations, Recommender
 from dotrec.split import leave_last_split, random_split, split_report, temporal_split
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "Interactions",
     "MatrixFactorization",
     "ModelFileError",
+    "Popularity",
     "Recommendations",
     "Recommender",
     "TrainingDivergedError",

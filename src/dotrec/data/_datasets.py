@@ -130,8 +130,13 @@ def load_dataset(
 
 
 def _where_to_put(spec: DatasetSpec, root: Path, reason: str) -> str:
+    where = (
+        f"the folder {root / spec.name} has no {spec.ratings}"
+        if (root / spec.name).is_dir()
+        else f"dataset {spec.name} is not in the data directory {root}"
+    )
     return (
-        f"dataset {spec.name} is not in the data directory {root} and {reason}. Put the "
+        f"{where} and {reason}. Put the "
         f"extracted folder at {root / spec.name} (holding {spec.ratings}) or the official "
         f"archive at {root / (spec.name + '.zip')} (from {spec.url}), or point DOTREC_DATA "
         "at the folder that holds it."

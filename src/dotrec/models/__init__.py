@@ -2,8 +2,13 @@
 
 from dotrec.models.base import Recommendations, Recommender
 from dotrec.models.mf import MatrixFactorization, MFConfig
+from dotrec.models.popularity import Popularity
 
-MODELS: dict[str, type[Recommender]] = {MatrixFactorization.name: MatrixFactorization}
+MODELS: dict[str, type[Recommender]] = {
+    model.name: model for model in (MatrixFactorization, Popularity)
+}
 """Model classes by the name the command line and model folders use."""
 
-__all__ = ["MODELS", "MFConfig", "MatrixFactorization", "Recommendations", "Recommender"]
+__all__ = [
+    "MODELS", "MFConfig", "MatrixFactorization", "Popularity", "Recommendations", "Recommender",
+]
