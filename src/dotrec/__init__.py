@@ -25,8 +25,8 @@ from dotrec.data import (
 from dotrec.evaluation import EvaluationResult, evaluate, evaluate_lists
 from dotrec.exceptions import (
     DataError,
-    DataWarning,
     DatasetNotFoundError,
+    DataWarning,
     DotrecError,
     EmptyDataError,
     ModelFileError,

@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from dotrec._version import __version__
-from dotrec.exceptions import ModelFileError
+from dotrec.exceptions import ModelFileError, TrainingDivergedError
 
 if TYPE_CHECKING:
     from dotrec.models.base import Recommender
@@ -56,12 +56,30 @@ def _write_json(path: Path, payload: Any) -> None:
 
 
 def save_model(model: Recommender, path: str | Path) -> Path:
-    """Write ``model`` to the folder ``path``, replacing it atomically."""
+    """Write ``model`` to the folder ``path``, replacing it atomically.
+
+    Raises:
+        ModelFileError: ``path`` exists and is not a dotrec model folder.
+        TrainingDivergedError: a learned tensor holds NaN or infinite values
+            (nothing is written).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and not (target / "model.json").exists() and any(target.iterdir()):
-        raise ModelFileError(f"{target} exists and is not a dotrec model folder; not overwriting it")
+    if target.exists() and (
+        not target.is_dir() or (not (target / "model.json").exists() and any(target.iterdir()))
+    ):
+        raise ModelFileError(
+            f"{target} exists and is not a dotrec model folder; not overwriting it. Choose "
+            "another path for the model folder (--out)."
+        )
+    for name, tensor in model._tensors().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise TrainingDivergedError(
+                f"not saving to {target}: parameter {name!r} holds NaN or infinite values. "
+                "Retrain with a lower learning rate, or scale or clip the ratings."
+            )
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         seen = model.seen
         tensors = {f"param.{k}": v.detach().cpu().contiguous() for k, v in model._tensors().items()}
@@ -69,7 +87,9 @@ def save_model(model: Recommender, path: str | Path) -> Path:
         tensors["seen.indices"] = torch.from_numpy(seen.indices.astype(np.int64))
         tensors["item_counts"] = torch.from_numpy(model.item_counts.astype(np.int64))
         save_file(tensors, str(tmp / "weights.safetensors"))
-        _write_json(tmp / "vocab.json", {"users": model.users.to_list(), "items": model.items.to_list()})
+        _write_json(
+            tmp / "vocab.json", {"users": model.users.to_list(), "items": model.items.to_list()}
+        )
         meta = {
             "format_version": FORMAT_VERSION,
             "dotrec_version": __version__,
@@ -82,11 +102,19 @@ def save_model(model: Recommender, path: str | Path) -> Path:
             "sha256": {name: _sha256(tmp / name) for name in ("vocab.json", "weights.safetensors")},
         }
         _write_json(tmp / "model.json", meta)
+        for file in tmp.iterdir():
+            os.chmod(file, 0o666 & ~_umask())
         _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:
@@ -103,8 +131,14 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The parsed ``model.json`` of a model folder, checked for format version."""
     folder = Path(path)
+    if folder.is_file():
+        raise ModelFileError(
+            f"{folder} is a file, not a model folder; give the folder `dotrec train --out` wrote"
+        )
     if not folder.is_dir():
-        raise ModelFileError(f"{folder}: no such model folder (expected a folder from `dotrec train`)")
+        raise ModelFileError(
+            f"{folder}: no such model folder (expected a folder from `dotrec train`)"
+        )
     missing = [name for name in _FILES if not (folder / name).exists()]
     if missing:
         raise ModelFileError(f"{folder}: not a complete dotrec model folder; missing {missing}")
@@ -112,7 +146,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         meta = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelFileError(f"{folder / 'model.json'} is truncated or corrupt ({err})") from err
-    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"{folder / 'model.json'} is not a dotrec model description")
+    version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFileError(
             f"{folder}: model format version {version!r}, but this dotrec ({__version__}) reads "
@@ -123,14 +159,24 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def load_model(path: str | Path, device: str = "auto") -> Recommender:
-    """Load any dotrec model folder; the class comes from its metadata."""
-    import dotrec.models  # noqa: F401 - registers the model classes
+    """Load any dotrec model folder; the class comes from its metadata.
 
+    Raises:
+        ModelFileError: the folder is missing, truncated, changed after saving,
+            or from an incompatible format version.
+    """
+    import dotrec.models  # noqa: F401 - registers the model classes
     from dotrec.data import Vocabulary
 
     folder = Path(path)
     meta = read_metadata(folder)
-    for name, digest in meta.get("sha256", {}).items():
+    checksums = meta.get("sha256")
+    if not isinstance(checksums, dict) or set(checksums) != {"vocab.json", "weights.safetensors"}:
+        raise ModelFileError(
+            f"{folder / 'model.json'} lacks the checksums of its files, so they cannot be "
+            "verified. Save the model again."
+        )
+    for name, digest in checksums.items():
         if _sha256(folder / name) != digest:
             raise ModelFileError(
                 f"{folder / name} does not match the checksum in model.json: the file is "
@@ -145,15 +191,27 @@ def load_model(path: str | Path, device: str = "auto") -> Recommender:
     except (SafetensorError, OSError, json.JSONDecodeError) as err:
         raise ModelFileError(f"{folder}: cannot read the weights or vocabularies ({err})") from err
 
-    model = cls(**{**meta["config"], "device": device} if "device" in meta["config"] else meta["config"])
-    model.users, model.items = Vocabulary(vocab["users"]), Vocabulary(vocab["items"])
-    if (len(model.users), len(model.items)) != (meta["n_users"], meta["n_items"]):
-        raise ModelFileError(f"{folder}: vocabularies do not match the sizes in model.json")
-    indptr, indices = tensors.pop("seen.indptr").numpy(), tensors.pop("seen.indices").numpy()
-    model.seen = sp.csr_array((np.ones(len(indices), dtype=np.float32), indices, indptr),
-                              shape=(len(model.users), len(model.items)))
-    model.item_counts = tensors.pop("item_counts").numpy()
-    model.fit_info = meta.get("fit", {})
-    params = {k.removeprefix("param."): v for k, v in tensors.items() if k.startswith("param.")}
-    model._load_tensors(params)
+    try:
+        config = meta["config"]
+        model = cls(**{**config, "device": device} if "device" in config else config)
+        model.users, model.items = Vocabulary(vocab["users"]), Vocabulary(vocab["items"])
+        if (len(model.users), len(model.items)) != (meta["n_users"], meta["n_items"]):
+            raise ModelFileError(f"{folder}: vocabularies do not match the sizes in model.json")
+        indptr, indices = tensors.pop("seen.indptr").numpy(), tensors.pop("seen.indices").numpy()
+        model.seen = sp.csr_array(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr),
+            shape=(len(model.users), len(model.items)),
+        )
+        model.item_counts = tensors.pop("item_counts").numpy()
+        model.fit_info = meta.get("fit", {})
+        params = {k.removeprefix("param."): v for k, v in tensors.items() if k.startswith("param.")}
+        for name, tensor in params.items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ModelFileError(f"{folder}: parameter {name!r} holds NaN or infinite values")
+        model._load_tensors(params)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ModelFileError(
+            f"{folder}: the model folder is incomplete or from an incompatible version "
+            f"({type(err).__name__}: {err}). Save the model again with this dotrec version."
+        ) from err
     return model

@@ -91,12 +91,11 @@ def evaluate(
         return_recommendations: keep the top-max(k) lists in the result.
 
     Raises:
+        ValueError: a cutoff is not a positive integer.
         EmptyDataError: the test set has no positive interactions.
         DataError: overlap with ``on_overlap="raise"``.
     """
-    ks = sorted({k} if isinstance(k, int) else set(k))
-    if not ks or ks[0] < 1:
-        raise ValueError(f"k must be positive, got {k!r}")
+    ks = _cutoffs(k)
     positives = test.subset(test.positive)
     if len(positives) == 0:
         raise EmptyDataError(f"{test.source}: the test set has no interactions to evaluate.")
@@ -122,6 +121,16 @@ def evaluate(
     return _result(model, users, per_user, tops, ks, notes, return_recommendations)
 
 
+def _cutoffs(k: int | Sequence[int]) -> list[int]:
+    """The sorted distinct cutoffs; each must be a positive integer."""
+    values = [k] if isinstance(k, (int, np.integer)) else list(k)
+    if not values or any(
+        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in values
+    ):
+        raise ValueError(f"k must be a positive integer (or several), got {k!r}")
+    return sorted({int(v) for v in values})
+
+
 def _to_model_space(model: Recommender, test: Interactions):
     """Test rows as model indices; unknown items become -1, unknown users are dropped."""
     user_idx = model.users.lookup(test.users.ids)[test.user_idx]
@@ -134,8 +143,11 @@ def _to_model_space(model: Recommender, test: Interactions):
         "rows_with_unknown_item": int((item_idx[~unknown_user] < 0).sum()),
     }
     if unknown_user.any():
-        _log.info("%s: %d test users are unknown to the model and are not evaluated",
-                  test.source, notes["unknown_users"])
+        _log.info(
+            "%s: %d test users are unknown to the model and are not evaluated",
+            test.source,
+            notes["unknown_users"],
+        )
     return user_idx[~unknown_user], item_idx[~unknown_user], notes
 
 
@@ -153,9 +165,13 @@ def _drop_overlap(model, user_idx, item_idx, notes, on_overlap, source):
         f"e.g. {first}"
     )
     if on_overlap == "raise":
-        raise DataError(msg + ". Remove them from the test set, or evaluate with on_overlap='drop'.")
-    warnings.warn(msg + "; they were removed from the test set before evaluation.",
-                  DataWarning, stacklevel=3)
+        raise DataError(
+            msg + ". Remove them from the test set, or evaluate with on_overlap='drop' "
+            "(command line: --on-overlap drop)."
+        )
+    warnings.warn(
+        msg + "; they were removed from the test set before evaluation.", DataWarning, stacklevel=3
+    )
     return user_idx[~seen], item_idx[~seen]
 
 
@@ -170,11 +186,13 @@ def _result(model, users, per_user, tops, ks, notes, keep_lists) -> EvaluationRe
             metrics[f"coverage@{kk}"] = coverage(top[:, :kk], len(model.items))
         if keep_lists:
             rows, cols = np.nonzero(top.numpy() >= 0)
-            recommendations = pd.DataFrame({
-                "user_id": model.users.ids[users[rows]],
-                "item_id": model.items.ids[top.numpy()[rows, cols]],
-                "rank": cols + 1,
-            })
+            recommendations = pd.DataFrame(
+                {
+                    "user_id": model.users.ids[users[rows]],
+                    "item_id": model.items.ids[top.numpy()[rows, cols]],
+                    "rank": cols + 1,
+                }
+            )
     notes["users_evaluated"] = len(users)
     return EvaluationResult(metrics, len(users), frame, notes, recommendations)
 
@@ -189,8 +207,13 @@ def evaluate_lists(
         test: relevant items per user; every test user is evaluated, including
             users with no list (all metrics 0 for them).
         k: one cutoff or several.
+
+    Raises:
+        ValueError: a cutoff is not a positive integer.
+        DataError: a column is missing.
+        EmptyDataError: the test set has no positive interactions.
     """
-    ks = sorted({k} if isinstance(k, int) else set(k))
+    ks = _cutoffs(k)
     for col in ("user_id", "item_id", "rank"):
         if col not in recommendations.columns:
             raise DataError(f"recommendations need a {col!r} column; got {list(recommendations)}")
@@ -198,8 +221,13 @@ def evaluate_lists(
     if len(positives) == 0:
         raise EmptyDataError(f"{test.source}: the test set has no interactions to evaluate.")
     users = Vocabulary(np.unique(positives.users.ids[positives.user_idx]))
-    items = Vocabulary(np.unique(np.concatenate([
-        positives.items.ids[positives.item_idx], ids_to_text(recommendations["item_id"])])))
+    items = Vocabulary(
+        np.unique(
+            np.concatenate(
+                [positives.items.ids[positives.item_idx], ids_to_text(recommendations["item_id"])]
+            )
+        )
+    )
     test_u = users.index(positives.users.ids[positives.user_idx])
     test_i = items.index(positives.items.ids[positives.item_idx])
     keys = torch.from_numpy(np.unique(test_u * len(items) + test_i))
@@ -216,7 +244,9 @@ def evaluate_lists(
     rows = torch.arange(len(users))
     hits = hits_from_keys(torch.from_numpy(top), rows, keys, len(items))
     rel = torch.from_numpy(np.bincount(test_u, minlength=len(users)))
-    columns = {f"{name}@{kk}": fn(hits, rel, kk).numpy() for kk in ks for name, fn in METRICS.items()}
+    columns = {
+        f"{name}@{kk}": fn(hits, rel, kk).numpy() for kk in ks for name, fn in METRICS.items()
+    }
     frame = pd.DataFrame({"user_id": users.ids, **columns})
     metrics = {name: float(values.mean()) for name, values in columns.items()}
     return EvaluationResult(metrics, len(users), frame, {"test_rows": len(positives)})

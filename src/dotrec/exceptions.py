@@ -51,7 +51,8 @@ class UnknownIDError(DotrecError, KeyError):
         shown = ", ".join(repr(i) for i in self.ids[:10])
         more = f" and {len(self.ids) - 10} more" if len(self.ids) > 10 else ""
         hint = (
-            " Pass fallback='popular' to get the most popular items for unknown users."
+            " Pass fallback='popular' (command line: --fallback popular) to get the most "
+            "popular items for unknown users."
             if kind == "user"
             else ""
         )

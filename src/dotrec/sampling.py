@@ -8,21 +8,36 @@ import torch
 
 __all__ = ["UniformSampler"]
 
+TABLE_BYTES = 64 * 2**20
+"""Default memory limit of the lookup table of non-positives (see UniformSampler)."""
+
 
 class UniformSampler:
     """Draws items uniformly from each user's non-positives, exactly.
 
     Rejection sampling ("draw until the item is not a positive") slows down for
-    heavy users and never ends for a user who has every item. Instead, the
-    r-th non-positive item of a user is found directly: with the user's sorted
-    positives ``p_0 < p_1 < ...`` and ``q_j = p_j - j`` (the number of
-    non-positives before ``p_j``), the r-th non-positive (0-based) is
-    ``r + #{j : q_j <= r}``, one binary search over a global sorted key. Each
-    draw is uniform over exactly the items the user has not interacted with.
+    heavy users and never ends for a user who has every item. Instead each
+    draw picks a rank ``r``, uniform over the ``n_items - degree`` items the
+    user has not interacted with, and returns the user's r-th non-positive item.
+    Each draw is therefore uniform over exactly the items the user has not
+    interacted with, and never a positive.
+
+    The r-th non-positive is found in one of two ways, which give the same item
+    for the same ``r`` (so the same draws under a seed):
+
+    - **table**: when the list of every user's non-positive items fits in
+      ``table_bytes`` (small catalogues such as MovieLens), it is stored once,
+      user after user, and a draw is one gather at ``offset[user] + r``.
+    - **search**: otherwise, with the user's sorted positives
+      ``p_0 < p_1 < ...`` and ``q_j = p_j - j`` (the number of non-positives
+      before ``p_j``), the r-th non-positive (0-based) is
+      ``r + #{j : q_j <= r}``, one binary search over a global sorted key.
+      Memory is proportional to the number of positives.
 
     Args:
         user_items: CSR matrix of shape (n_users, n_items) of known positives.
         device: where samples are made.
+        table_bytes: the largest lookup table to build; 0 always searches.
 
     Example:
         >>> import scipy.sparse as sp
@@ -33,22 +48,47 @@ class UniformSampler:
         [1, 3]
     """
 
-    def __init__(self, user_items: sp.csr_array | sp.csr_matrix, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        user_items: sp.csr_array | sp.csr_matrix,
+        device: torch.device | str = "cpu",
+        table_bytes: int = TABLE_BYTES,
+    ):
         matrix = sp.csr_array(user_items)
         matrix.sum_duplicates()
         matrix.sort_indices()
         n_users, n_items = matrix.shape
         indptr = matrix.indptr.astype(np.int64)
         degree = np.diff(indptr)
-        rank = np.arange(len(matrix.indices)) - np.repeat(indptr[:-1], degree)
-        row = np.repeat(np.arange(n_users, dtype=np.int64), degree)
-        keys = row * (n_items + 1) + (matrix.indices.astype(np.int64) - rank)
+        available = n_items - degree
 
         self.n_items = n_items
         self.device = torch.device(device)
-        self._keys = torch.from_numpy(keys).to(self.device)
-        self._start = torch.from_numpy(indptr[:-1].copy()).to(self.device)
-        self.n_negatives_available = torch.from_numpy(n_items - degree).to(self.device)
+        self.n_negatives_available = torch.from_numpy(available).to(self.device)
+        self._saturated = bool((available == 0).any())
+        self._table = self._keys = None
+        item_dtype = np.int16 if n_items <= np.iinfo(np.int16).max else np.int32
+        table_size = int(available.sum()) + 1
+        if table_size * np.dtype(item_dtype).itemsize <= table_bytes:
+            # Every user's non-positive items, ascending, user after user, and
+            # a sentinel so that offset[user] is a valid index for every user.
+            allowed = np.ones((n_users, n_items), dtype=bool)
+            allowed[np.repeat(np.arange(n_users), degree), matrix.indices] = False
+            table = np.append(np.nonzero(allowed)[1].astype(item_dtype), item_dtype(-1))
+            offset = np.concatenate([[0], np.cumsum(available)[:-1]]).astype(np.int64)
+            self._table = torch.from_numpy(table).to(self.device)
+            self._offset = torch.from_numpy(offset).to(self.device)
+        else:
+            rank = np.arange(len(matrix.indices)) - np.repeat(indptr[:-1], degree)
+            row = np.repeat(np.arange(n_users, dtype=np.int64), degree)
+            keys = row * (n_items + 1) + (matrix.indices.astype(np.int64) - rank)
+            self._keys = torch.from_numpy(keys).to(self.device)
+            self._start = torch.from_numpy(indptr[:-1].copy()).to(self.device)
+
+    @property
+    def method(self) -> str:
+        """``"table"`` or ``"search"``: how the r-th non-positive is found."""
+        return "table" if self._table is not None else "search"
 
     def users_without_negatives(self) -> np.ndarray:
         """Indices of users who have interacted with every item."""
@@ -65,10 +105,18 @@ class UniformSampler:
         Returns:
             int64 tensor of shape (B, n); -1 for a user with no non-positive item.
         """
-        available = self.n_negatives_available[user_idx].unsqueeze(1)
-        u = torch.rand(len(user_idx), n, generator=generator, device=self.device, dtype=torch.float64)
+        available = self.n_negatives_available.index_select(0, user_idx).unsqueeze(1)
+        # float64 keeps floor(u * available) uniform for catalogues of any size
+        u = torch.rand(len(user_idx), n, generator=generator, device=self.device,
+                       dtype=torch.float64)
         r = torch.minimum((u * available).long(), (available - 1).clamp(min=0))
-        base = user_idx.unsqueeze(1) * (self.n_items + 1)
-        below = torch.searchsorted(self._keys, base + r, right=True) - self._start[user_idx].unsqueeze(1)
-        items = r + below
+        if self._table is not None:
+            at = self._offset.index_select(0, user_idx).unsqueeze(1) + r
+            items = self._table.index_select(0, at.view(-1)).view(at.shape).long()
+        else:
+            base = user_idx.unsqueeze(1) * (self.n_items + 1)
+            below = torch.searchsorted(self._keys, base + r, right=True)
+            items = r + below - self._start.index_select(0, user_idx).unsqueeze(1)
+        if not self._saturated:
+            return items
         return torch.where(available > 0, items, torch.full_like(items, -1))

@@ -16,10 +16,12 @@ user's history at one global time.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 
 from dotrec.data import Interactions
+from dotrec.exceptions import DataWarning
 
 __all__ = ["leave_last_split", "random_split", "split_report", "temporal_split"]
 
@@ -35,6 +37,10 @@ def random_split(
     remainders are apportioned so that the test side holds
     ``round(test_fraction * N)`` rows in all (ties broken at random). Every
     user keeps at least one training row.
+
+    This is a per-user split: it does not keep all training data before all
+    test data, so a model may learn from events after another user's test
+    rows. Use :func:`temporal_split` for evaluation free of that leakage.
 
     Example:
         >>> data = Interactions.from_ids(["u"] * 5 + ["v"] * 5, list("abcdeabcde"))
@@ -73,11 +79,20 @@ def leave_last_split(interactions: Interactions, n: int = 1) -> tuple[Interactio
     Timestamps are compared as numbers; among equal timestamps the row later in
     the file counts as later. Every user keeps at least one training row.
 
+    This is a per-user split: it does not keep all training data before all
+    test data (one user's training rows may be newer than another user's test
+    rows), so a model may learn from the future it is tested on. Use
+    :func:`temporal_split` for evaluation free of that leakage.
+
     Raises:
         ValueError: the data has no timestamps.
     """
     if interactions.timestamp is None:
-        raise ValueError(f"{interactions.source}: leave-last split needs a timestamp column")
+        raise ValueError(
+            f"{interactions.source}: the leave-last split needs timestamps, and this data has "
+            "none. Name the timestamp column when loading (timestamp_col=, command line "
+            "--timestamp-col), or use the random split."
+        )
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     users = interactions.user_idx
@@ -100,7 +115,11 @@ def temporal_split(
     then the timestamp below which ``1 - test_fraction`` of the rows fall).
     """
     if interactions.timestamp is None:
-        raise ValueError(f"{interactions.source}: temporal split needs a timestamp column")
+        raise ValueError(
+            f"{interactions.source}: the temporal split needs timestamps, and this data has "
+            "none. Name the timestamp column when loading (timestamp_col=, command line "
+            "--timestamp-col), or use the random split."
+        )
     if (cutoff is None) == (test_fraction is None):
         raise ValueError("give exactly one of cutoff and test_fraction")
     stamps = interactions.timestamp
@@ -138,6 +157,13 @@ def split_report(train: Interactions, test: Interactions) -> dict[str, int]:
 
 def _sides(interactions: Interactions, test: np.ndarray) -> tuple[Interactions, Interactions]:
     train_side, test_side = interactions.subset(~test), interactions.subset(test)
+    for side, name in ((train_side, "train"), (test_side, "test")):
+        if len(side) == 0:
+            warnings.warn(
+                f"{interactions.source}: the split leaves the {name} side empty",
+                DataWarning,
+                stacklevel=3,
+            )
     report = split_report(train_side, test_side)
     _log.info("split %s: %s", interactions.source, report)
     return train_side, test_side

@@ -32,7 +32,9 @@ def rows_mask(matrix: sp.csr_array, rows: np.ndarray, device: torch.device | str
     """Dense boolean mask (len(rows), n_cols) of the stored entries of ``rows``."""
     sub = sp.csr_array(matrix)[rows].tocoo()
     mask = torch.zeros(len(rows), matrix.shape[1], dtype=torch.bool, device=device)
-    mask[torch.from_numpy(sub.row.astype(np.int64)), torch.from_numpy(sub.col.astype(np.int64))] = True
+    mask[torch.from_numpy(sub.row.astype(np.int64)), torch.from_numpy(sub.col.astype(np.int64))] = (
+        True
+    )
     return mask
 
 

@@ -30,13 +30,22 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` picks CUDA when available, else the CPU."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"device must be 'auto', 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}"
+        ) from err
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda' (or 'cuda:N'), got {device!r}")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for, but CUDA is not available here")
     return resolved
 
 
-def seeded_generators(seed: int, device: torch.device) -> tuple[np.random.Generator, torch.Generator]:
+def seeded_generators(
+    seed: int, device: torch.device
+) -> tuple[np.random.Generator, torch.Generator]:
     """A NumPy and a Torch generator (on ``device``) derived from one seed."""
     sequence = np.random.SeedSequence(seed)
     numpy_seed, torch_seed = sequence.spawn(2)
@@ -52,6 +61,8 @@ def thread_count(n: int | None) -> Iterator[int]:
     Training under one seed and one thread count is reproducible on the CPU;
     the same seed with another thread count may differ in the last bits.
     """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"num_threads (--threads) must be a positive integer, got {n!r}")
     before = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(n)
@@ -75,13 +86,23 @@ class FitLog:
         return dict(self.__dict__)
 
 
-def check_finite_parameters(params: dict[str, torch.Tensor], epoch: int, lr: float) -> None:
-    """Raise :class:`TrainingDivergedError` when any parameter is NaN or infinite."""
+def _advice(lr: float | None) -> str:
+    if lr is None:
+        return "Raise the regularization, or scale or clip the interaction values."
+    return f"Lower the learning rate (lr={lr:g}), or scale or clip the ratings."
+
+
+def check_finite_parameters(params: dict[str, torch.Tensor], epoch: int, lr: float | None) -> None:
+    """Raise :class:`TrainingDivergedError` when any parameter is NaN or infinite.
+
+    ``lr`` is the learning rate to mention in the advice; None for solvers
+    without one.
+    """
     for name, tensor in params.items():
         if not torch.isfinite(tensor).all():
             raise TrainingDivergedError(
                 f"training diverged: parameter {name!r} became non-finite in epoch {epoch}. "
-                f"Lower the learning rate (lr={lr:g}), or scale or clip the ratings."
+                + _advice(lr)
             )
 
 
@@ -89,7 +110,7 @@ def epoch_loop(
     run_epoch: Callable[[int], float],
     epochs: int,
     *,
-    lr: float,
+    lr: float | None,
     show_progress: bool = False,
     desc: str = "train",
 ) -> list[float]:
@@ -111,8 +132,7 @@ def epoch_loop(
             loss = run_epoch(epoch)
             if not math.isfinite(loss):
                 raise TrainingDivergedError(
-                    f"training diverged: the loss became {loss} in epoch {epoch}. Lower the "
-                    f"learning rate (lr={lr:g}), or scale or clip the ratings."
+                    f"training diverged: the loss became {loss} in epoch {epoch}. " + _advice(lr)
                 )
             losses.append(loss)
             bar.set_postfix(loss=f"{loss:.4f}")

@@ -24,22 +24,38 @@ def warn(text: str) -> None:
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """Options that tell how to read an interaction file."""
     group = parser.add_argument_group("reading the data")
-    group.add_argument("--sep", help="column separator (default: sniffed), e.g. ',' or '\\t'")
+    group.add_argument(
+        "--sep",
+        help="column separator (default: sniffed), e.g. ',', '::' or "
+        "'\\t' (a tab; 'tab' works too)",
+    )
     header = group.add_mutually_exclusive_group()
-    header.add_argument("--header", dest="header", action="store_true", default=None,
-                        help="the first line names the columns")
-    header.add_argument("--no-header", dest="header", action="store_false",
-                        help="the first line is data")
+    header.add_argument(
+        "--header",
+        dest="header",
+        action="store_true",
+        default=None,
+        help="the first line names the columns",
+    )
+    header.add_argument(
+        "--no-header", dest="header", action="store_false", help="the first line is data"
+    )
     group.add_argument("--user-col", help="name of the user ID column")
     group.add_argument("--item-col", help="name of the item ID column")
     group.add_argument("--rating-col", help="name of the rating column")
     group.add_argument("--timestamp-col", help="name of the timestamp column")
     group.add_argument("--label-col", help="name of a 0/1 column; 0 marks observed negatives")
-    group.add_argument("--min-rating", type=float,
-                       help="keep rows rated at least this as positives (default: every row)")
+    group.add_argument(
+        "--min-rating",
+        type=float,
+        help="keep rows rated at least this as positives (default: every row)",
+    )
     group.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
-    group.add_argument("--drop-invalid", action="store_true",
-                       help="skip rows with too few fields or non-finite numbers, with a warning")
+    group.add_argument(
+        "--drop-invalid",
+        action="store_true",
+        help="skip rows with too few fields or non-finite numbers, with a warning",
+    )
 
 
 def load_data(spec: str, args: argparse.Namespace) -> Dataset:
@@ -53,7 +69,7 @@ def load_data(spec: str, args: argparse.Namespace) -> Dataset:
         )
     interactions = read_interactions(
         path,
-        sep=getattr(args, "sep", None),
+        sep=separator(getattr(args, "sep", None)),
         header=getattr(args, "header", None),
         user_col=getattr(args, "user_col", None),
         item_col=getattr(args, "item_col", None),
@@ -65,6 +81,11 @@ def load_data(spec: str, args: argparse.Namespace) -> Dataset:
         on_invalid="drop" if getattr(args, "drop_invalid", False) else "raise",
     )
     return Dataset(path.name, interactions, None)
+
+
+def separator(text: str | None) -> str | None:
+    """The --sep value as meant: the two characters ``\\t`` (or the word ``tab``) are a tab."""
+    return {"\\t": "\t", "tab": "\t"}.get(text, text) if text is not None else None
 
 
 def load_titles(path: str | None) -> dict[str, str]:

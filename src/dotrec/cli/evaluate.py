@@ -15,7 +15,8 @@ from dotrec.evaluation import EvaluationResult, evaluate, evaluate_lists
 
 def add_parser(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser(
-        "evaluate", help="rank the whole catalogue for test users and print metrics",
+        "evaluate",
+        help="rank the whole catalogue for test users and print metrics",
         description="Evaluate MODEL (a model folder, or a CSV of lists with columns "
         "user_id,item_id,rank) on TEST_DATA. Each user's training items are removed from "
         "the candidates; test pairs also in training are reported and removed.",
@@ -24,8 +25,12 @@ def add_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument("test", metavar="TEST_DATA")
     parser.add_argument("--k", type=int, nargs="+", default=[10], help="cutoffs (default 10)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--on-overlap", choices=["drop", "raise"], default="drop",
-                        help="test pairs also in training: remove with a warning, or fail")
+    parser.add_argument(
+        "--on-overlap",
+        choices=["drop", "raise"],
+        default="drop",
+        help="test pairs also in training: remove with a warning, or fail",
+    )
     parser.add_argument("--lists-out", type=Path, help="write the top-K lists used to this CSV")
     add_data_options(parser)
     return parser
@@ -34,15 +39,26 @@ def add_parser(commands) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     test = load_data(args.test, args).interactions
     if args.model.is_file():
-        result = evaluate_lists(pd.read_csv(args.model, dtype=str, keep_default_na=False)
-                                .astype({"rank": int}), test, args.k)
+        result = evaluate_lists(
+            pd.read_csv(args.model, dtype=str, keep_default_na=False).astype({"rank": int}),
+            test,
+            args.k,
+        )
     else:
         model = load_model(args.model)
-        result = evaluate(model, test, args.k, on_overlap=args.on_overlap,
-                          return_recommendations=args.lists_out is not None)
+        result = evaluate(
+            model,
+            test,
+            args.k,
+            on_overlap=args.on_overlap,
+            return_recommendations=args.lists_out is not None,
+        )
         if args.lists_out is not None:
             result.recommendations.to_csv(args.lists_out, index=False)
     _print(result, args.json)
+    if result.n_users == 0:
+        warn("error: no test user could be evaluated (see above); no metric is available.")
+        return 1
     return 0
 
 
@@ -52,10 +68,17 @@ def _print(result: EvaluationResult, as_json: bool) -> None:
         return
     notes = result.notes
     echo(f"users evaluated: {result.n_users}")
-    skipped = [f"{notes[key]} {label}" for key, label in [
-        ("unknown_users", "test users unknown to the model (not evaluated)"),
-        ("rows_with_unknown_item", "test rows with items unknown to the model (counted as misses)"),
-        ("overlap_with_train", "test pairs also in training (removed)")] if notes.get(key)]
+    skipped = [
+        f"{notes[key]} {label}"
+        for key, label in [
+            ("unknown_users", "test users unknown to the model (not evaluated)"),
+            (
+                "rows_with_unknown_item",
+                "test rows with items unknown to the model (counted as misses)",
+            ),
+        ]
+        if notes.get(key)
+    ]
     for line in skipped:
         warn(line)
     echo(result.table())

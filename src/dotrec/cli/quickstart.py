@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -18,11 +19,16 @@ from dotrec.split import random_split, split_report
 
 def add_parser(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser(
-        "quickstart", help="split MovieLens 100K, train, evaluate and show recommendations",
+        "quickstart",
+        help="split MovieLens 100K, train, evaluate and show recommendations",
         description="Loads ml-100k from the data directory ($DOTREC_DATA), downloading it when "
         "missing; without network or data it says so and uses a built-in synthetic dataset.",
     )
-    parser.add_argument("--dataset", default="ml-100k", help="dataset name (default ml-100k)")
+    parser.add_argument(
+        "--dataset",
+        help="dataset name (default ml-100k, falling back to synthetic data when unavailable; "
+        "a dataset named here must be available)",
+    )
     parser.add_argument("--user", help="user to show (default: the first test user)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: the model's)")
     parser.add_argument("--out", type=Path, help="also save the model to this folder")
@@ -31,51 +37,65 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    dataset = _load(args.dataset)
+    dataset = _load(args.dataset) if args.dataset else _load_or_synthetic("ml-100k")
     data = dataset.interactions
     echo(f"{dataset.name}: {len(data)} interactions, {data.n_users} users, {data.n_items} items")
 
     train, test = random_split(data, test_fraction=0.2, seed=0)
+    user = args.user or test.users.ids[test.user_idx[0]]
+    if user not in set(train.users.ids[train.user_idx]):
+        raise ValueError(f"user {user!r} has no training interactions in {dataset.name}")
     report = split_report(train, test)
-    echo(f"split per user at random, 20% to test (seed 0): {report['train_rows']} train rows, "
-         f"{report['test_rows']} test rows; {report['test_only_items']} test items never in "
-         "train (they count as misses)")
+    echo(
+        f"split per user at random, 20% to test (seed 0): {report['train_rows']} train rows, "
+        f"{report['test_rows']} test rows; {report['test_only_items']} test items never in "
+        "train (they count as misses)"
+    )
 
     settings = {} if args.epochs is None else {"epochs": args.epochs}
     model = MatrixFactorization(**settings)
     started = time.perf_counter()
-    model.fit(train, show_progress=not args.quiet)
-    echo(f"trained matrix factorization ({model.config.embedding_dim} dims, "
-         f"{model.config.epochs} epochs, BCE with {model.config.n_negatives} sampled negatives "
-         f"per positive) in {time.perf_counter() - started:.1f} s")
+    model.fit(train, show_progress=not args.quiet and sys.stderr.isatty())
+    echo(
+        f"trained matrix factorization ({model.config.embedding_dim} dims, "
+        f"{model.config.epochs} epochs, BCE with {model.config.n_negatives} sampled negatives "
+        f"per positive) in {time.perf_counter() - started:.1f} s"
+    )
     if args.out:
         model.save(args.out)
         echo(f"saved the model to {args.out}")
 
     result = evaluate(model, test, k=[5, 10, 20])
-    echo(f"\nfull-ranking evaluation over {result.n_users} test users "
-         "(training items removed from the candidates):")
+    echo(
+        f"\nfull-ranking evaluation over {result.n_users} test users "
+        "(training items removed from the candidates):"
+    )
     echo(result.table())
-    _show_user(model, dataset, train, test, args.user)
+    _show_user(model, dataset, train, test, user)
     return 0
 
 
 def _load(name: str) -> Dataset:
+    return load_dataset(name)
+
+
+def _load_or_synthetic(name: str) -> Dataset:
     try:
         return load_dataset(name)
     except DatasetNotFoundError as err:
         warn(f"{err}")
-        warn(f"{name} is not available (data directory: {data_dir()}); continuing with the "
-             "built-in synthetic dataset, which has taste clusters and popularity skew like real "
-             "logs. Numbers below are for that dataset, not MovieLens.")
+        warn(
+            f"{name} is not available (data directory: {data_dir()}); continuing with the "
+            "built-in synthetic dataset, which has taste clusters and popularity skew like real "
+            "logs. Numbers below are for that dataset, not MovieLens."
+        )
         return synthetic()
 
 
-def _show_user(model, dataset: Dataset, train, test, user: str | None) -> None:
+def _show_user(model, dataset: Dataset, train, test, user: str) -> None:
     titles = {} if dataset.items is None else dataset.items["title"].to_dict()
     name = lambda item: titles.get(item, item)  # noqa: E731
     frame = train.to_frame()
-    user = user or test.users.ids[test.user_idx[0]]
     history = frame[frame["user_id"] == user]
     if "rating" in history:
         history = history.sort_values("rating", ascending=False, kind="stable")

@@ -19,10 +19,16 @@ def add_parser(commands) -> argparse.ArgumentParser:
     who.add_argument("--all-users", action="store_true", help="every user of the model")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--items", nargs="+", metavar="ID", help="only rank these items")
-    parser.add_argument("--include-seen", action="store_true",
-                        help="allow items the user had in training (excluded by default)")
-    parser.add_argument("--fallback", choices=["popular"],
-                        help="answer unknown users with popular items (marked in a column)")
+    parser.add_argument(
+        "--include-seen",
+        action="store_true",
+        help="allow items the user had in training (excluded by default)",
+    )
+    parser.add_argument(
+        "--fallback",
+        choices=["popular"],
+        help="answer unknown users with popular items (marked in a column)",
+    )
     parser.add_argument("--out", type=Path, help="CSV file to write (default: standard output)")
     return parser
 
@@ -30,8 +36,13 @@ def add_parser(commands) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     users = model.users.ids if args.all_users else args.user
-    recs = model.recommend(users, k=args.k, exclude_seen=not args.include_seen,
-                           items=args.items, fallback=args.fallback)
+    recs = model.recommend(
+        users,
+        k=args.k,
+        exclude_seen=not args.include_seen,
+        items=args.items,
+        fallback=args.fallback,
+    )
     frame = recs.to_frame()
     if not frame["fallback"].any():
         frame = frame.drop(columns="fallback")

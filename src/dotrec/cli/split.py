@@ -11,16 +11,21 @@ from dotrec.split import leave_last_split, random_split, split_report, temporal_
 
 def add_parser(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser(
-        "split", help="split interactions into train and test files",
+        "split",
+        help="split interactions into train and test files",
         description="Split DATA into OUT_DIR/train.csv and OUT_DIR/test.csv. 'random' and "
         "'leave-last' work per user, so one user's test rows may be older than another's "
         "training rows; 'temporal' cuts all users at one time and leaks nothing from the future.",
     )
     parser.add_argument("data", metavar="DATA", help="a file, or a dataset name such as ml-100k")
     parser.add_argument("--method", choices=["random", "leave-last", "temporal"], default="random")
-    parser.add_argument("--test-fraction", type=float, default=None,
-                        help="random: share of each user's rows (default 0.2); temporal: share "
-                        "of rows at or after the cutoff")
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=None,
+        help="random: share of each user's rows (default 0.2); temporal: share "
+        "of rows at or after the cutoff",
+    )
     parser.add_argument("--n", type=int, default=1, help="leave-last: rows per user (default 1)")
     parser.add_argument("--cutoff", type=int, help="temporal: test is at or after this timestamp")
     parser.add_argument("--seed", type=int, default=0, help="random: the seed (default 0)")
@@ -32,18 +37,24 @@ def add_parser(commands) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     data = load_data(args.data, args).interactions
     if args.method == "random":
-        train, test = random_split(data, args.test_fraction or 0.2, seed=args.seed)
+        fraction = 0.2 if args.test_fraction is None else args.test_fraction
+        train, test = random_split(data, fraction, seed=args.seed)
     elif args.method == "leave-last":
         train, test = leave_last_split(data, args.n)
     else:
-        fraction = None if args.cutoff is not None else (args.test_fraction or 0.2)
+        fraction = None if args.cutoff is not None else args.test_fraction
+        fraction = 0.2 if fraction is None and args.cutoff is None else fraction
         train, test = temporal_split(data, cutoff=args.cutoff, test_fraction=fraction)
     interactions_to_csv(train, args.out_dir / "train.csv")
     interactions_to_csv(test, args.out_dir / "test.csv")
     report = split_report(train, test)
-    echo(f"wrote {args.out_dir / 'train.csv'} ({report['train_rows']} rows) and "
-         f"{args.out_dir / 'test.csv'} ({report['test_rows']} rows, {report['test_users']} users)")
-    echo(f"test users not in train: {report['test_only_users']}; test items not in train: "
-         f"{report['test_only_items']}; test rows a model trained on train cannot rank: "
-         f"{report['test_rows_with_unseen_user_or_item']}")
+    echo(
+        f"wrote {args.out_dir / 'train.csv'} ({report['train_rows']} rows) and "
+        f"{args.out_dir / 'test.csv'} ({report['test_rows']} rows, {report['test_users']} users)"
+    )
+    echo(
+        f"test users not in train: {report['test_only_users']}; test items not in train: "
+        f"{report['test_only_items']}; test rows a model trained on train cannot rank: "
+        f"{report['test_rows_with_unseen_user_or_item']}"
+    )
     return 0

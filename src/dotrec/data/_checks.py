@@ -7,7 +7,25 @@ import pandas as pd
 
 from dotrec.exceptions import DataError
 
-__all__ = ["check_finite", "check_labels", "describe_rows"]
+__all__ = ["check_finite", "check_labels", "describe_rows", "not_storable", "RANGE_NOTE"]
+
+RANGE_NOTE = {"rating": " (within the float32 range)", "timestamp": " (within the int64 range)"}
+"""How each stored column limits its values, for messages."""
+
+
+def not_storable(parsed: np.ndarray, column: str) -> np.ndarray:
+    """Mask of values that are not finite or do not fit where dotrec keeps them.
+
+    Ratings are stored as float32, so ``1e39`` would become infinite; timestamps
+    as int64 seconds, so ``1e20`` would wrap around.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~np.isfinite(parsed)
+        if column == "rating":
+            bad |= ~np.isfinite(parsed.astype(np.float32))
+        elif column == "timestamp":
+            bad |= ~(np.abs(parsed) < 2.0**63)
+    return bad
 
 
 def describe_rows(positions: np.ndarray, lines: np.ndarray | None, where: str = "line") -> str:
@@ -23,8 +41,9 @@ def check_finite(
 ) -> np.ndarray:
     """Parse ``values`` as finite numbers.
 
-    Text such as ``"4.5"`` is parsed; empty fields, ``NaN``, ``inf`` and values
-    that overflow a double (``1e400``) are refused.
+    Text such as ``"4.5"`` is parsed; empty fields, ``NaN``, ``inf``, values
+    that overflow a double (``1e400``) and values that do not fit where the
+    column is stored (see :func:`not_storable`) are refused.
 
     Returns:
         The values as float64.
@@ -38,13 +57,14 @@ def check_finite(
         parsed = raw.astype(np.float64)
     else:
         parsed = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(np.float64)
-    bad = ~np.isfinite(parsed)
+    bad = not_storable(parsed, column)
     if bad.any():
         positions = np.flatnonzero(bad)
         first = raw[positions[0]]
         raise DataError(
             f"{source}: {len(positions)} row{'s' if len(positions) > 1 else ''} with a "
-            f"{column} that is not a finite number, at {describe_rows(positions, lines, where)} "
+            f"{column} that is not a finite number{RANGE_NOTE.get(column, '')}, at "
+            f"{describe_rows(positions, lines, where)} "
             f"(first value seen: {str(first)!r}). Each {column} must be a finite number: fix "
             "those rows, or drop them with on_invalid='drop' (command line: --drop-invalid)."
         )

@@ -47,7 +47,11 @@ DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in [
         DatasetSpec(
-            "ml-100k", "u.data", "u.item", 100_000, _GROUPLENS + "ml-100k.zip",
+            "ml-100k",
+            "u.data",
+            "u.item",
+            100_000,
+            _GROUPLENS + "ml-100k.zip",
             {
                 "u.data": "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490",
                 "u.item": "553841ebc7de3a0fd0d6b62a204ea30c1e651aacfb2814c7a6584ac52f2c5701",
@@ -55,7 +59,10 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec("ml-1m", "ratings.dat", "movies.dat", 1_000_209, _GROUPLENS + "ml-1m.zip"),
         DatasetSpec(
-            "ml-latest-small", "ratings.csv", "movies.csv", 100_836,
+            "ml-latest-small",
+            "ratings.csv",
+            "movies.csv",
+            100_836,
             _GROUPLENS + "ml-latest-small.zip",
             {
                 "ratings.csv": "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646",
@@ -124,7 +131,9 @@ def load_dataset(
     folder = find_dataset(name, root, download)
     spec = DATASETS[name]
     interactions = read_interactions(folder / spec.ratings, min_rating=min_rating)
-    items = read_items(folder / spec.items) if spec.items and (folder / spec.items).exists() else None
+    items = (
+        read_items(folder / spec.items) if spec.items and (folder / spec.items).exists() else None
+    )
     _log.info("loaded %s: %r", name, interactions)
     return Dataset(name, interactions, items)
 
@@ -151,7 +160,9 @@ def _extract(archive: Path, root: Path, spec: DatasetSpec) -> None:
                 raise DataError(f"{archive}: no folder {spec.name}/ inside the archive.")
             zf.extractall(root, members)
     except zipfile.BadZipFile as err:
-        raise DataError(f"{archive}: not a valid zip archive ({err}); delete it and retry.") from err
+        raise DataError(
+            f"{archive}: not a valid zip archive ({err}); delete it and retry."
+        ) from err
 
 
 def _open_url(url: str, timeout: float):

@@ -162,8 +162,13 @@ class Interactions:
         rating_col = rating_col or ("rating" if "rating" in frame.columns else None)
         timestamp_col = timestamp_col or ("timestamp" if "timestamp" in frame.columns else None)
         label_col = label_col or ("label" if "label" in frame.columns else None)
-        for arg, col in [("user_col", user_col), ("item_col", item_col), ("rating_col", rating_col),
-                         ("timestamp_col", timestamp_col), ("label_col", label_col)]:
+        for arg, col in [
+            ("user_col", user_col),
+            ("item_col", item_col),
+            ("rating_col", rating_col),
+            ("timestamp_col", timestamp_col),
+            ("label_col", label_col),
+        ]:
             if col is not None and col not in frame.columns:
                 raise DataError(
                     f"{source}: no column {col!r} ({arg}); the columns are "
@@ -208,11 +213,21 @@ class Interactions:
                 f"matrix has shape {coo.shape} but {len(users)} user IDs and {len(items)} item IDs"
             )
         values = np.asarray(coo.data, dtype=np.float64)
-        check_finite(values, "matrix value", "<sparse matrix>", np.arange(1, len(values) + 1), "entry")
+        check_finite(
+            values, "matrix value", "<sparse matrix>", np.arange(1, len(values) + 1), "entry"
+        )
         nonzero = values != 0
-        data = cls(coo.row[nonzero], coo.col[nonzero], users, items,
-                   rating=values[nonzero] if ratings else None, source="<sparse matrix>")
-        keep = _deduplicate(data.user_idx, data.item_idx, None, users, items, data.source, None, "last")
+        data = cls(
+            coo.row[nonzero],
+            coo.col[nonzero],
+            users,
+            items,
+            rating=values[nonzero] if ratings else None,
+            source="<sparse matrix>",
+        )
+        keep = _deduplicate(
+            data.user_idx, data.item_idx, None, users, items, data.source, None, "last"
+        )
         return data.subset(keep)
 
     # --- shape -----------------------------------------------------------------
@@ -265,8 +280,13 @@ class Interactions:
         """The rows picked by a boolean mask or an index array, same vocabularies."""
         pick = lambda a: None if a is None else a[rows]  # noqa: E731
         return Interactions(
-            self.user_idx[rows], self.item_idx[rows], self.users, self.items,
-            rating=pick(self.rating), timestamp=pick(self.timestamp), label=pick(self.label),
+            self.user_idx[rows],
+            self.item_idx[rows],
+            self.users,
+            self.items,
+            rating=pick(self.rating),
+            timestamp=pick(self.timestamp),
+            label=pick(self.label),
             source=self.source,
         )
 
@@ -279,9 +299,14 @@ class Interactions:
         item_map = np.full(self.n_items, -1, dtype=np.int64)
         item_map[item_keep] = np.arange(len(item_keep))
         return Interactions(
-            user_map[self.user_idx], item_map[self.item_idx],
-            Vocabulary(self.users.ids[user_keep]), Vocabulary(self.items.ids[item_keep]),
-            rating=self.rating, timestamp=self.timestamp, label=self.label, source=self.source,
+            user_map[self.user_idx],
+            item_map[self.item_idx],
+            Vocabulary(self.users.ids[user_keep]),
+            Vocabulary(self.items.ids[item_keep]),
+            rating=self.rating,
+            timestamp=self.timestamp,
+            label=self.label,
+            source=self.source,
         )
 
     def reindex(self, users: Vocabulary, items: Vocabulary) -> tuple[Interactions, np.ndarray]:
@@ -316,8 +341,11 @@ class Interactions:
         for col in frame.columns:
             values = frame[col].to_numpy()
             digest.update(col.encode())
-            digest.update("\x1f".join(map(str, values)).encode() if values.dtype == object
-                          else np.ascontiguousarray(values).tobytes())
+            digest.update(
+                "\x1f".join(map(str, values)).encode()
+                if values.dtype == object
+                else np.ascontiguousarray(values).tobytes()
+            )
         return digest.hexdigest()
 
 

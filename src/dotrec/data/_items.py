@@ -14,9 +14,25 @@ from dotrec.exceptions import DataError
 __all__ = ["read_items"]
 
 _ML100K_GENRES = [
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-    "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 ]
 
 
@@ -47,9 +63,14 @@ def read_items(path: str | os.PathLike[str], *, encoding: str | None = None) -> 
         return _read_ml100k_items(path, encoding or "latin-1")
     if name == "movies.dat":
         text = read_text(path, encoding or "latin-1")
-        frame = pd.read_csv(io.StringIO(text.replace("::", "\x1f")), sep="\x1f", header=None,
-                            names=["item_id", "title", "genres"], dtype=str,
-                            keep_default_na=False)
+        frame = pd.read_csv(
+            io.StringIO(text.replace("::", "\x1f")),
+            sep="\x1f",
+            header=None,
+            names=["item_id", "title", "genres"],
+            dtype=str,
+            keep_default_na=False,
+        )
         return frame.set_index("item_id")
     text = read_text(path, encoding or "utf-8")
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
@@ -66,8 +87,9 @@ def read_items(path: str | os.PathLike[str], *, encoding: str | None = None) -> 
 def _read_ml100k_items(path: Path, encoding: str) -> pd.DataFrame:
     text = read_text(path, encoding)
     columns = ["item_id", "title", "release_date", "video_release_date", "url"] + _ML100K_GENRES
-    frame = pd.read_csv(io.StringIO(text), sep="|", header=None, dtype=str,
-                        keep_default_na=False, quoting=3)
+    frame = pd.read_csv(
+        io.StringIO(text), sep="|", header=None, dtype=str, keep_default_na=False, quoting=3
+    )
     if frame.shape[1] != len(columns):
         raise DataError(
             f"{path}: expected the MovieLens 100K item layout with {len(columns)} '|'-separated "
@@ -75,13 +97,14 @@ def _read_ml100k_items(path: Path, encoding: str) -> pd.DataFrame:
         )
     frame.columns = columns
     flags = frame[_ML100K_GENRES].astype(int).to_numpy().astype(bool)
-    genres = ["|".join(g for g, on in zip(_ML100K_GENRES, row) if on) for row in flags]
+    genres = ["|".join(g for g, on in zip(_ML100K_GENRES, row, strict=True) if on) for row in flags]
     return pd.DataFrame(
         {
             "title": frame["title"].to_numpy(),
             "genres": genres,
-            "release_date": pd.to_datetime(frame["release_date"], format="%d-%b-%Y", errors="coerce")
-            .to_numpy(),
+            "release_date": pd.to_datetime(
+                frame["release_date"], format="%d-%b-%Y", errors="coerce"
+            ).to_numpy(),
         },
         index=pd.Index(frame["item_id"].to_numpy(), name="item_id"),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import logging
 import os
@@ -13,7 +14,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from dotrec.data._checks import describe_rows
+from dotrec.data._checks import RANGE_NOTE, describe_rows, not_storable
 from dotrec.data._interactions import Duplicates, Interactions
 from dotrec.exceptions import DataError, DataWarning, EmptyDataError
 
@@ -33,8 +34,21 @@ _SEPARATORS = ["::", "\t", ",", ";", "|"]
 _ROLES = ("user", "item", "rating", "timestamp", "label")
 _ALIASES = {
     "user": {"userid", "user", "uid", "users", "customerid", "visitorid", "username"},
-    "item": {"itemid", "item", "iid", "items", "movieid", "movie", "artistid", "productid",
-             "asin", "bookid", "isbn", "trackid", "songid"},
+    "item": {
+        "itemid",
+        "item",
+        "iid",
+        "items",
+        "movieid",
+        "movie",
+        "artistid",
+        "productid",
+        "asin",
+        "bookid",
+        "isbn",
+        "trackid",
+        "songid",
+    },
     "rating": {"rating", "ratings", "score", "stars", "weight", "value", "preference", "count"},
     "timestamp": {"timestamp", "time", "ts", "datetime", "date", "unixtime", "unixreviewtime"},
     "label": {"label", "target", "clicked", "y", "interacted"},
@@ -44,11 +58,20 @@ _ALIASES = {
 def read_text(path: Path, encoding: str = "utf-8") -> str:
     """Read a whole text file, with a clear error when it does not decode.
 
+    Gzip-compressed files are decompressed on the way.
+
     Raises:
         DataError: naming the file, the byte offset and line of the first bad
-            byte, and the ``encoding`` option.
+            byte, and the ``encoding`` option; or a damaged or zip-archived file.
     """
     data = Path(path).read_bytes()
+    if data[:2] == b"\x1f\x8b":  # gzip: read through it
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:
+            raise DataError(f"{path}: the gzip stream is damaged or cut short ({err}).") from err
+    elif data[:4] == b"PK\x03\x04":
+        raise DataError(f"{path} is a zip archive; extract it and give the file inside.")
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as err:
@@ -112,14 +135,24 @@ def read_interactions(
         DataError: a malformed line or value; the message names the file,
             line, column and value, and the fix.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"read_interactions() takes a file path, got {type(path).__name__}; for a DataFrame "
+            "use Interactions.from_frame(), for a sparse matrix Interactions.from_sparse()."
+        )
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file. Check the path.")
     if path.is_dir():
         raise DataError(f"{path} is a folder; give the ratings file inside it, or a dataset name.")
     format = _detect_format(path) if format == "auto" else format
-    names = {"user": user_col, "item": item_col, "rating": rating_col,
-             "timestamp": timestamp_col, "label": label_col}
+    names = {
+        "user": user_col,
+        "item": item_col,
+        "rating": rating_col,
+        "timestamp": timestamp_col,
+        "label": label_col,
+    }
 
     if format == "parquet":
         frame = pd.read_parquet(path)
@@ -130,14 +163,19 @@ def read_interactions(
         layout_sep, layout_header = _LAYOUTS.get(format, (None, None))
         text = read_text(path, encoding)
         frame, lines, roles = _parse_delimited(
-            text, str(path), sep or layout_sep, layout_header if header is None else header, names
+            text,
+            str(path),
+            sep or layout_sep,
+            layout_header if header is None else header,
+            names,
+            on_invalid,
         )
         where = "line"
     return _build(frame, lines, roles, str(path), where, min_rating, on_invalid, duplicates)
 
 
 def _detect_format(path: Path) -> FileFormat:
-    name = path.name.lower()
+    name = path.name.lower().removesuffix(".gz")
     if name.endswith((".parquet", ".pq")):
         return "parquet"
     if name == "u.data" or re.fullmatch(r"u[a-z0-9]*\.(base|test)", name):
@@ -148,23 +186,20 @@ def _detect_format(path: Path) -> FileFormat:
 
 
 def _sniff_separator(sample: list[tuple[int, str]], source: str) -> str:
-    """The separator found the same number of times on every sampled line."""
+    """The separator found the same number of times on most sampled lines.
+
+    Lines that disagree are left for the parser, which names them as having
+    too few or too many fields.
+    """
     best, best_agree = None, 0
     for sep in _SEPARATORS:
         counts = [line.count(sep) for _, line in sample]
         typical = max(set(counts), key=counts.count)
         agree = counts.count(typical)
-        if typical >= 1 and agree == len(counts):
-            return sep
         if typical >= 1 and agree > best_agree:
-            best, best_agree = (sep, typical, counts), agree
-    if best is not None:
-        sep, typical, counts = best
-        line_no, line = next((n, t) for (n, t), c in zip(sample, counts) if c != typical)
-        raise DataError(
-            f"{source}: line {line_no} does not use the separator {sep!r} of the lines around "
-            f"it ({line[:80]!r}). Fix that line, or pass sep= (command line: --sep)."
-        )
+            best, best_agree = sep, agree
+    if best is not None and best_agree * 2 > len(sample):
+        return best
     raise DataError(
         f"{source}: could not tell the column separator from the first lines "
         f"(first line: {sample[0][1][:80]!r}). Pass sep= (command line: --sep), e.g. sep=',' "
@@ -172,8 +207,41 @@ def _sniff_separator(sample: list[tuple[int, str]], source: str) -> str:
     )
 
 
+def _without_long_lines(
+    text: str, lines: list[str], n_fields: np.ndarray, expected: int, source: str, on_invalid: str
+) -> tuple[str, list[str]]:
+    """Refuse (or blank out, keeping line numbers) lines with too many fields.
+
+    Lines holding a quote character are left to the CSV parser, since a quoted
+    field may contain the separator.
+    """
+    long = np.flatnonzero(n_fields > expected)
+    long = np.array([n for n in long if '"' not in lines[n]], dtype=np.int64)
+    if len(long) == 0:
+        return text, lines
+    where = describe_rows(long, np.arange(1, len(lines) + 1))
+    if on_invalid == "raise":
+        raise DataError(
+            f"{source}: too many fields at {where} (expected {expected} like the first line; "
+            f"line {long[0] + 1} is {lines[long[0]][:80]!r}). Check the separator (sep=), or "
+            "drop such rows with on_invalid='drop' (command line: --drop-invalid)."
+        )
+    warnings.warn(
+        f"{source}: dropped rows with too many fields at {where}", DataWarning, stacklevel=5
+    )
+    lines = list(lines)
+    for n in long:
+        lines[n] = ""
+    return "\n".join(lines) + "\n", lines
+
+
 def _parse_delimited(
-    text: str, source: str, sep: str | None, header: bool | None, names: dict
+    text: str,
+    source: str,
+    sep: str | None,
+    header: bool | None,
+    names: dict,
+    on_invalid: str = "raise",
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, int | None]]:
     raw_lines = text.splitlines()
     nonblank = [n for n, line in enumerate(raw_lines) if line.strip()]
@@ -184,24 +252,39 @@ def _parse_delimited(
     first = sample[0][1].split(sep)
     if header is None:
         header = _looks_like_header(first, sample[1][1] if len(sample) > 1 else None, sep)
+    # pandas pads a short line with empty strings; count fields to tell them apart.
+    n_fields = np.array([line.count(sep) + 1 for line in raw_lines])
+    text, raw_lines = _without_long_lines(text, raw_lines, n_fields, len(first), source, on_invalid)
 
     if len(sep) > 1:  # the C parser wants a one-character separator
         text = text.replace(sep, "\x1f")
         sep = "\x1f"
     try:
         frame = pd.read_csv(
-            io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
-            na_filter=False, skip_blank_lines=False, engine="c",
+            io.StringIO(text),
+            sep=sep,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            engine="c",
         )
     except pd.errors.ParserError as err:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
         detail = (
             f"line {found.group(2)} has {found.group(3)} fields where earlier lines have "
-            f"{found.group(1)}" if found else str(err)
+            f"{found.group(1)}"
+            if found
+            else str(err)
         )
         raise DataError(f"{source}: {detail}. Check the separator (sep=) and that line.") from err
     except pd.errors.EmptyDataError as err:
         raise EmptyDataError(f"{source}: the input contains no interactions.") from err
+    if len(n_fields) == len(frame):  # else quoted newlines: leave the padding as it is
+        missing = np.arange(frame.shape[1])[None, :] >= n_fields[:, None]
+        if missing.any():
+            frame = frame.mask(missing)
 
     lines = np.arange(1, len(frame) + 1)
     columns = [str(c).strip() for c in first] if header else [str(i) for i in range(frame.shape[1])]
@@ -299,9 +382,20 @@ def _build(
         )
     needed = max(k for k in roles.values() if k is not None)
     short = frame.iloc[:, needed].isna().to_numpy().copy()
-    for role in ("user", "item"):  # an empty ID field counts as a missing field
+    empty_id = np.zeros(len(frame), dtype=bool)
+    for role in ("user", "item"):
         ids = frame.iloc[:, roles[role]]
-        short |= (ids.isna() | (ids.astype(str).str.strip() == "")).to_numpy()
+        empty = (ids.notna() & (ids.astype(str).str.strip() == "")).to_numpy() & ~short
+        if empty.any() and on_invalid == "raise":
+            positions = np.flatnonzero(empty)
+            raise DataError(
+                f"{source}: empty {role} ID at {describe_rows(positions, lines, where)} "
+                f"(first: {_row_text(frame, positions[0])!r}). Every row needs a {role} ID: "
+                "fix those rows, or drop them with on_invalid='drop' (command line: "
+                "--drop-invalid)."
+            )
+        empty_id |= empty
+    short |= empty_id
     column = lambda role: None if roles[role] is None else frame.iloc[:, roles[role]]  # noqa: E731
     bad = short.copy()
     parsed = {}
@@ -310,20 +404,21 @@ def _build(
         if values is None:
             continue
         parsed[role] = _parse_numbers(values, role)
-        bad_values = ~np.isfinite(parsed[role]) & ~short
+        bad_values = not_storable(parsed[role], role) & ~short
         if bad_values.any() and on_invalid == "raise":
             positions = np.flatnonzero(bad_values)
             first = values.iloc[positions[0]]
             raise DataError(
                 f"{source}: {len(positions)} row{'s' if len(positions) > 1 else ''} with a "
-                f"{role} that is not a finite number, at {describe_rows(positions, lines, where)} "
+                f"{role} that is not a finite number{RANGE_NOTE.get(role, '')}, at "
+                f"{describe_rows(positions, lines, where)} "
                 f"(column {str(frame.columns[roles[role]])!r}, first value seen: {first!r}). "
                 f"Each {role} must be a finite number: fix those rows, or drop them with "
                 "on_invalid='drop' (command line: --drop-invalid)."
             )
         bad |= bad_values
     if short.any() and on_invalid == "raise":
-        positions = np.flatnonzero(short)
+        positions = np.flatnonzero(short & ~empty_id)
         raise DataError(
             f"{source}: too few fields at {describe_rows(positions, lines, where)} (expected "
             f"{needed + 1}, first bad line: {_row_text(frame, positions[0])!r}). Check the "
@@ -352,7 +447,9 @@ def _to_interactions(frame, lines, roles, parsed, source, min_rating, duplicates
                 f"(the file has {len(rating)} rows, rated {rating.min():g} to {rating.max():g}). "
                 "Lower the threshold (--min-rating)."
             )
-        _log.info("%s: kept %d of %d rows with rating >= %g", source, keep.sum(), len(keep), min_rating)
+        _log.info(
+            "%s: kept %d of %d rows with rating >= %g", source, keep.sum(), len(keep), min_rating
+        )
         frame, lines = frame[keep], lines[keep]
         parsed = {role: values[keep] for role, values in parsed.items()}
     return Interactions.from_ids(

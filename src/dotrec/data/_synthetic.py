@@ -61,8 +61,11 @@ def synthetic(
     timestamp = start[users] + within
 
     interactions = Interactions.from_ids(
-        [f"user{u + 1}" for u in users], [f"item{i + 1}" for i in items],
-        rating=rating, timestamp=timestamp, source="synthetic",
+        [f"user{u + 1}" for u in users],
+        [f"item{i + 1}" for i in items],
+        rating=rating,
+        timestamp=timestamp,
+        source="synthetic",
     )
     names = [_GENRES[g % len(_GENRES)] for g in item_genre]
     meta = pd.DataFrame(

@@ -10,5 +10,10 @@ MODELS: dict[str, type[Recommender]] = {
 """Model classes by the name the command line and model folders use."""
 
 __all__ = [
-    "MODELS", "MFConfig", "MatrixFactorization", "Popularity", "Recommendations", "Recommender",
+    "MODELS",
+    "MFConfig",
+    "MatrixFactorization",
+    "Popularity",
+    "Recommendations",
+    "Recommender",
 ]

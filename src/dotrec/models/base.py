@@ -51,10 +51,11 @@ class Recommendations:
 
     def to_list(self) -> list[list[tuple[str, float]]]:
         """One list of (item_id, score) per row, only real entries."""
-        return [
-            list(zip(self.item_ids[r, :c].tolist(), self.scores[r, :c].astype(float).tolist()))
-            for r, c in enumerate(self.counts)
-        ]
+        rows = []
+        for r, c in enumerate(self.counts):
+            items, scores = self.item_ids[r, :c].tolist(), self.scores[r, :c].astype(float)
+            rows.append(list(zip(items, scores.tolist(), strict=True)))
+        return rows
 
     def for_user(self, user_id: object) -> list[tuple[str, float]]:
         """The (item_id, score) list of one queried ID."""
@@ -117,20 +118,47 @@ class Recommender(ABC):
         Only the users and items present in ``interactions`` enter the model's
         vocabularies.
 
+        When training fails (for example with
+        :class:`~dotrec.exceptions.TrainingDivergedError`), the model is left
+        unfitted, so it can neither recommend nor be saved.
+
         Raises:
             EmptyDataError: no positive interaction to learn from.
+            TrainingDivergedError: the loss or the parameters became non-finite.
         """
+        if not isinstance(interactions, Interactions):
+            raise TypeError(
+                f"fit() takes an Interactions, got {type(interactions).__name__}; build one with "
+                "dotrec.read_interactions(path), Interactions.from_frame(df) or "
+                "Interactions.from_sparse(matrix)."
+            )
         if len(interactions) == 0 or not interactions.positive.any():
-            raise EmptyDataError(f"{interactions.source}: the input contains no positive interactions.")
+            raise EmptyDataError(
+                f"{interactions.source}: the input contains no positive interactions."
+            )
         data = interactions.compact()
         self.users, self.items = data.users, data.items
         self.seen = data.user_items()
         self.item_counts = np.asarray(self.seen.sum(axis=0)).ravel().astype(np.int64)
-        self.fit_info = {"fingerprint": data.fingerprint(), "n_rows": len(data),
-                         "source": data.source}
-        self._fit(data, show_progress=show_progress)
-        _log.info("fitted %s on %d rows, %d users, %d items", self.name, len(data),
-                  data.n_users, data.n_items)
+        self.fit_info = {
+            "fingerprint": data.fingerprint(),
+            "n_rows": len(data),
+            "source": data.source,
+        }
+        try:
+            self._fit(data, show_progress=show_progress)
+        except BaseException:
+            # Never leave half-trained (possibly NaN) parameters looking fitted.
+            self.users = self.items = self.seen = self.item_counts = None
+            self.fit_info = {}
+            raise
+        _log.info(
+            "fitted %s on %d rows, %d users, %d items",
+            self.name,
+            len(data),
+            data.n_users,
+            data.n_items,
+        )
         return self
 
     @abstractmethod
@@ -182,7 +210,9 @@ class Recommender(ABC):
         items = self.items.index(_as_list(item_ids), "item")
         users, items = np.broadcast_arrays(users, items)
         with torch.no_grad():
-            values = self._score_pairs(torch.from_numpy(users.copy()), torch.from_numpy(items.copy()))
+            values = self._score_pairs(
+                torch.from_numpy(users.copy()), torch.from_numpy(items.copy())
+            )
         out = values.float().cpu().numpy()
         return float(out[0]) if scalar else out
 
@@ -274,8 +304,13 @@ class Recommender(ABC):
             itself = torch.zeros_like(sims, dtype=torch.bool)
             itself[torch.arange(len(item_idx)), item_idx.to(sims.device)] = True
             result = topk(sims, k, exclude=itself)
-        return self._package(query, result.indices.cpu().numpy(), result.scores.cpu().numpy(),
-                             result.counts.cpu().numpy(), np.zeros(len(query), dtype=bool))
+        return self._package(
+            query,
+            result.indices.cpu().numpy(),
+            result.scores.cpu().numpy(),
+            result.counts.cpu().numpy(),
+            np.zeros(len(query), dtype=bool),
+        )
 
     def _popular(self, k: int, candidates: torch.Tensor | None) -> TopK:
         counts = torch.from_numpy(self.item_counts.astype(np.float32)).unsqueeze(0)

@@ -58,8 +58,13 @@ class Popularity(Recommender):
         itself = torch.zeros(len(query), len(self.items), dtype=torch.bool)
         itself[torch.arange(len(query)), item_idx] = True
         result = topk(self._counts.unsqueeze(0).expand(len(query), -1), k, exclude=itself)
-        return self._package(query, result.indices.numpy(), result.scores.numpy(),
-                             result.counts.numpy(), np.zeros(len(query), dtype=bool))
+        return self._package(
+            query,
+            result.indices.numpy(),
+            result.scores.numpy(),
+            result.counts.numpy(),
+            np.zeros(len(query), dtype=bool),
+        )
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         return {"counts": self._counts}

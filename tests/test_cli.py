@@ -1,0 +1,221 @@
+"""The command line, run in-process through dotrec.cli.main on small files."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dotrec.cli import main
+
+TRAIN_ARGS = [
+    "--epochs",
+    "2",
+    "--embedding-dim",
+    "8",
+    "--threads",
+    "1",
+    "--device",
+    "cpu",
+    "--quiet",
+]
+
+
+@pytest.fixture(scope="module")
+def log_csv(tmp_path_factory):
+    """30 users x 25 items, IDs with leading zeros, ratings and timestamps."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(30):
+        for t, i in enumerate(rng.choice(25, size=8, replace=False)):
+            rows.append((f"0{u:02d}", f"00{i}", int(rng.integers(1, 6)), 1000 + 10 * t + u))
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    path = tmp_path_factory.mktemp("cli") / "log.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def split_dir(log_csv):
+    out = log_csv.parent / "split"
+    assert main(["split", str(log_csv), "--method", "random", "--out-dir", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_dir(split_dir):
+    out = split_dir.parent / "model"
+    assert main(["train", str(split_dir / "train.csv"), "--out", str(out), *TRAIN_ARGS]) == 0
+    return out
+
+
+def _read(path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+@pytest.mark.parametrize(
+    "method, extra",
+    [
+        ("random", ["--test-fraction", "0.25", "--seed", "3"]),
+        ("leave-last", ["--n", "2"]),
+        ("temporal", ["--cutoff", "1050"]),
+    ],
+)
+def test_split_writes_both_files(log_csv, tmp_path, capsys, method, extra):
+    out = tmp_path / method
+    assert main(["split", str(log_csv), "--method", method, "--out-dir", str(out), *extra]) == 0
+    train, test = _read(out / "train.csv"), _read(out / "test.csv")
+    original = _read(log_csv)
+    assert list(train.columns) == ["user_id", "item_id", "rating", "timestamp"]
+    assert len(train) + len(test) == len(original) == 240
+    pairs = lambda f: set(zip(f["user_id"], f["item_id"], strict=True))  # noqa: E731
+    assert not pairs(train) & pairs(test)
+    assert pairs(train) | pairs(test) == pairs(original)
+    assert train["user_id"].str.startswith("0").all()  # leading zeros kept
+    if method == "random":
+        assert len(test) == 60  # 25% of 8 rows = 2 per user
+    elif method == "leave-last":
+        assert len(test) == 60 and test.groupby("user_id").size().eq(2).all()
+    else:
+        assert (train["timestamp"].astype(int) < 1050).all()
+        assert (test["timestamp"].astype(int) >= 1050).all()
+    assert f"({len(test)} rows" in capsys.readouterr().out
+
+
+def test_train_writes_a_model(model_dir, capsys):
+    assert sorted(p.name for p in model_dir.iterdir()) == [
+        "model.json",
+        "vocab.json",
+        "weights.safetensors",
+    ]
+    meta = json.loads((model_dir / "model.json").read_text())
+    assert meta["config"]["epochs"] == 2 and meta["config"]["embedding_dim"] == 8
+
+
+def test_evaluate_json(model_dir, split_dir, capsys):
+    capsys.readouterr()
+    code = main(
+        ["evaluate", str(model_dir), str(split_dir / "test.csv"), "--k", "5", "10", "--json"]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_users"] == 30
+    assert set(result["metrics"]) >= {"ndcg@5", "ndcg@10", "precision@10", "coverage@10"}
+    assert all(0.0 <= v <= 1.0 for v in result["metrics"].values())
+
+
+def test_evaluate_table_and_lists(model_dir, split_dir, tmp_path, capsys):
+    lists = tmp_path / "lists.csv"
+    code = main(
+        [
+            "evaluate",
+            str(model_dir),
+            str(split_dir / "test.csv"),
+            "--k",
+            "3",
+            "--lists-out",
+            str(lists),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "users evaluated: 30" in out and "ndcg" in out
+    frame = _read(lists)
+    assert len(frame) == 90 and frame["user_id"].str.startswith("0").all()
+    # scoring the written lists gives the same numbers as scoring the model
+    assert main(["evaluate", str(lists), str(split_dir / "test.csv"), "--k", "3", "--json"]) == 0
+    from_lists = json.loads(capsys.readouterr().out)["metrics"]
+    assert (
+        main(["evaluate", str(model_dir), str(split_dir / "test.csv"), "--k", "3", "--json"]) == 0
+    )
+    from_model = json.loads(capsys.readouterr().out)["metrics"]
+    for name, value in from_lists.items():
+        assert from_model[name] == pytest.approx(value), name
+
+
+def test_recommend_csv(model_dir, split_dir, tmp_path, capsys):
+    out = tmp_path / "recs.csv"
+    assert (
+        main(["recommend", str(model_dir), "--user", "007", "000", "--k", "4", "--out", str(out)])
+        == 0
+    )
+    recs = _read(out)
+    assert list(recs.columns) == ["user_id", "item_id", "rank", "score"]
+    assert recs["user_id"].tolist() == ["007"] * 4 + ["000"] * 4
+    assert recs["rank"].tolist() == ["1", "2", "3", "4"] * 2
+    assert recs["item_id"].str.startswith("00").all()
+    train = _read(split_dir / "train.csv")
+    seen = set(zip(train["user_id"], train["item_id"], strict=True))
+    assert not seen & set(zip(recs["user_id"], recs["item_id"], strict=True))
+    scores = recs["score"].astype(float).to_numpy().reshape(2, 4)
+    assert (np.diff(scores, axis=1) <= 0).all()
+
+
+def test_recommend_to_stdout_all_users_and_fallback(model_dir, capsys):
+    assert main(["recommend", str(model_dir), "--all-users", "--k", "2"]) == 0
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
+    assert frame["user_id"].nunique() == 30 and len(frame) == 60
+    assert (
+        main(["recommend", str(model_dir), "--user", "nobody", "--k", "2", "--fallback", "popular"])
+        == 0
+    )
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
+    assert list(frame.columns) == ["user_id", "item_id", "rank", "score", "fallback"]
+    assert frame["fallback"].tolist() == ["True", "True"]
+
+
+def _one_line_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("dotrec: error:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def test_bad_input_exits_2(log_csv, model_dir, tmp_path, capsys):
+    line = _one_line_error(
+        capsys, ["train", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m"), *TRAIN_ARGS]
+    )
+    assert "nope.csv: no such file" in line
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,item_id,rating\nu1,i1,4\nu2,i2,oops\n")
+    line = _one_line_error(capsys, ["split", str(bad), "--out-dir", str(tmp_path / "s")])
+    assert "line 3" in line and "'oops'" in line
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    line = _one_line_error(capsys, ["train", str(empty), "--out", str(tmp_path / "m"), *TRAIN_ARGS])
+    assert "no interactions" in line
+
+    line = _one_line_error(capsys, ["recommend", str(model_dir), "--user", "nobody"])
+    assert "unknown user ID 'nobody'" in line
+
+    line = _one_line_error(capsys, ["recommend", str(tmp_path / "no-model"), "--user", "000"])
+    assert "no such model folder" in line
+
+    no_time = tmp_path / "no_time.csv"
+    no_time.write_text("user_id,item_id\nu1,i1\nu1,i2\n")
+    line = _one_line_error(
+        capsys, ["split", str(no_time), "--method", "leave-last", "--out-dir", str(tmp_path / "s")]
+    )
+    assert "timestamp" in line
+
+
+def test_quickstart_offline_falls_back_to_synthetic(tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "data"
+    empty.mkdir()
+    monkeypatch.setenv("DOTREC_DATA", str(empty))
+    monkeypatch.setenv("DOTREC_OFFLINE", "1")
+    assert main(["quickstart", "--epochs", "2", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "synthetic dataset" in captured.err
+    assert str(empty) in captured.err
+    assert captured.out.startswith("synthetic: ")
+    assert "full-ranking evaluation over" in captured.out
+    assert "ndcg" in captured.out
+    assert list(empty.iterdir()) == []  # nothing was downloaded
