@@ -33,10 +33,22 @@ from dotrec.exceptions import (
     TrainingDivergedError,
     UnknownIDError,
 )
-from dotrec.models import MODELS, MatrixFactorization, Popularity, Recommendations, Recommender
+from dotrec.models import (
+    ALS,
+    EASE,
+    MODELS,
+    ItemKNN,
+    MatrixFactorization,
+    Popularity,
+    Recommendations,
+    Recommender,
+)
 from dotrec.split import leave_last_split, random_split, split_report, temporal_split
 
 __all__ = [
+    "ALS",
+    "EASE",
+    "ItemKNN",
     "MODELS",
     "DataError",
     "DataWarning",

@@ -84,8 +84,9 @@ class Recommender(ABC):
 
     Subclasses set ``name`` and ``config_class`` (a dataclass of
     hyperparameters), and implement :meth:`_fit`, :meth:`_score_users`,
-    :meth:`_score_pairs`, :meth:`_item_vectors`, :meth:`_tensors` and
-    :meth:`_load_tensors`. Everything users touch is here, once.
+    :meth:`_item_vectors`, :meth:`_tensors` and :meth:`_load_tensors`
+    (and :meth:`_score_pairs` when pairs can be scored more cheaply).
+    Everything users touch is here, once.
 
     After ``fit`` a model knows its vocabularies (only the users and items
     seen in training), each user's training positives (excluded from
@@ -169,9 +170,14 @@ class Recommender(ABC):
     def _score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
         """Scores (B, n_items) of every item for users ``user_idx`` (B,)."""
 
-    @abstractmethod
     def _score_pairs(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
-        """Scores (B,) of the pairs (user_idx[b], item_idx[b])."""
+        """Scores (B,) of the pairs (user_idx[b], item_idx[b]).
+
+        This default picks them out of :meth:`_score_users`; models that can
+        score a pair directly override it.
+        """
+        scores = self._score_users(user_idx)
+        return scores.gather(1, item_idx.to(scores.device).unsqueeze(1)).squeeze(1)
 
     @abstractmethod
     def _item_vectors(self) -> torch.Tensor:

@@ -1,0 +1,130 @@
+"""The Recommender contract, run against every model in dotrec.models.MODELS.
+
+The data is two clusters: users u0..u7 have the items a0..a5 and users
+v0..v7 have b0..b5, each missing exactly one item of their own cluster (user
+j misses item j mod 6). A personalised model must rank that missing item
+first; popularity cannot tell the clusters apart, so it only has to rank by
+count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dotrec import Interactions, Recommender, UnknownIDError, load_model
+from dotrec.models import MODELS
+
+SETTINGS = {
+    "mf": {"embedding_dim": 8, "epochs": 150, "lr": 0.05, "batch_size": 32, "device": "cpu"},
+    "als": {"factors": 8, "regularization": 0.1, "iterations": 10, "device": "cpu"},
+    "ease": {"regularization": 1.0, "device": "cpu"},
+    "itemknn": {"shrinkage": 0.0},
+    "popularity": {},
+}
+PERSONALISED = [name for name in MODELS if name != "popularity"]
+
+
+def test_every_model_has_settings_here():
+    assert set(MODELS) == set(SETTINGS)
+
+
+def _clusters() -> tuple[Interactions, dict[str, str]]:
+    users, items, missing = [], [], {}
+    for user_prefix, item_prefix in (("u", "a"), ("v", "b")):
+        for j in range(8):
+            user = f"{user_prefix}{j}"
+            missing[user] = f"{item_prefix}{j % 6}"
+            for i in range(6):
+                if i != j % 6:
+                    users.append(user)
+                    items.append(f"{item_prefix}{i}")
+    return Interactions.from_ids(users, items), missing
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    return _clusters()
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def fitted(request, clusters) -> Recommender:
+    data, _ = clusters
+    model = MODELS[request.param](**SETTINGS[request.param])
+    assert model.fit(data) is model
+    return model
+
+
+def test_recommend_leaves_out_seen_items(fitted, clusters):
+    data, _ = clusters
+    users = data.users.ids
+    recs = fitted.recommend(users, k=20)
+    seen = data.to_frame().groupby("user_id")["item_id"].apply(set)
+    for user, row in zip(users, recs.to_list(), strict=True):
+        items = [item for item, _ in row]
+        assert not set(items) & seen[user]
+        assert len(items) == len(set(items)) == 12 - 5  # every unseen item, once
+        assert np.all(np.diff([score for _, score in row]) <= 0)  # best first
+
+
+def test_held_out_item_of_own_cluster_comes_first(fitted, clusters):
+    if fitted.name not in PERSONALISED:
+        pytest.skip("popularity is not personalised")
+    _, missing = clusters
+    recs = fitted.recommend(list(missing), k=1).to_list()
+    assert [row[0][0] for row in recs] == list(missing.values())
+
+
+def test_popularity_ranks_by_count():
+    data = Interactions.from_ids(["a", "b", "b", "c", "c", "c"], ["x", "x", "y", "x", "y", "z"])
+    model = MODELS["popularity"]().fit(data)
+    assert model.recommend("a", k=3).to_list()[0] == [("y", 2.0), ("z", 1.0)]
+
+
+def test_score_matches_recommend(fitted, clusters):
+    data, _ = clusters
+    row = fitted.recommend("u1", k=4).to_list()[0]
+    scores = fitted.score(["u1"] * len(row), [item for item, _ in row])
+    np.testing.assert_allclose(scores, [score for _, score in row], rtol=1e-5, atol=1e-6)
+
+
+def test_save_load_gives_identical_answers(fitted, clusters, tmp_path):
+    data, _ = clusters
+    fitted.save(tmp_path / "model")
+    loaded = load_model(tmp_path / "model", device="cpu")
+    assert type(loaded) is type(fitted)
+    before = fitted.recommend(data.users.ids, k=5)
+    after = loaded.recommend(data.users.ids, k=5)
+    assert (before.item_ids == after.item_ids).all()
+    np.testing.assert_array_equal(before.scores, after.scores)
+
+
+def test_unknown_user_is_an_error_unless_fallback_asked(fitted):
+    with pytest.raises(UnknownIDError, match="zz"):
+        fitted.recommend(["u1", "zz"], k=3)
+    recs = fitted.recommend(["u1", "zz"], k=3, fallback="popular")
+    assert recs.fallback.tolist() == [False, True]
+    assert recs.counts.tolist() == [3, 3]
+
+
+def test_similar_items_leaves_out_the_query(fitted):
+    recs = fitted.similar_items(["a0", "b3"], k=4)
+    for query, row in zip(["a0", "b3"], recs.to_list(), strict=True):
+        assert query not in [item for item, _ in row]
+        assert len(row) == 4
+
+
+def test_similar_items_stay_in_cluster(fitted):
+    if fitted.name not in PERSONALISED:
+        pytest.skip("popularity knows no similarity")
+    top = fitted.similar_items(["a0", "b0"], k=1).to_list()
+    assert top[0][0][0].startswith("a") and top[1][0][0].startswith("b")
+
+
+def test_same_settings_same_answers(fitted, clusters):
+    data, _ = clusters
+    again = type(fitted)(**SETTINGS[fitted.name]).fit(data)
+    first = fitted.recommend(data.users.ids, k=5)
+    second = again.recommend(data.users.ids, k=5)
+    assert (first.item_ids == second.item_ids).all()
+    np.testing.assert_array_equal(first.scores, second.scores)
