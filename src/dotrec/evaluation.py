@@ -241,6 +241,14 @@ def evaluate_lists(
     keep = position < width
     top[rec_u[keep], position[keep]] = items.index(ids_to_text(recs["item_id"]))[keep]
 
+    longest = int(position.max()) + 1 if len(position) else 0
+    if longest < width:
+        warnings.warn(
+            f"the longest list holds {longest} items but K={width}: precision@{width} still "
+            f"divides by {width}, so lists written with a smaller K score lower than they would.",
+            DataWarning,
+            stacklevel=2,
+        )
     rows = torch.arange(len(users))
     hits = hits_from_keys(torch.from_numpy(top), rows, keys, len(items))
     rel = torch.from_numpy(np.bincount(test_u, minlength=len(users)))

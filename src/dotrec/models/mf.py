@@ -257,6 +257,12 @@ class MatrixFactorization(Recommender):
         self.module = MFModule(data.n_users, data.n_items, cfg.embedding_dim).to(device)
         self.module.reset_parameters(cfg.init_std, cpu_generator)
 
+        if cfg.n_negatives == 0 and data.positive.all():
+            raise ValueError(
+                "n_negatives=0 and the data has no observed negatives (rows labelled 0): "
+                "there is nothing to contrast the positives with. Use n_negatives >= 1 "
+                "(command line: --n-negatives)."
+            )
         sampler = UniformSampler(self.seen, device)
         saturated = _warn_saturated_users(sampler, data)
         user_idx = torch.from_numpy(data.user_idx).to(device)
