@@ -519,24 +519,42 @@ def test_case_12_training_goes_nonfinite(cases_dir, capsys, tmp_path):
     folder = cases_dir / "12-training-goes-nonfinite"
     huge = folder / "huge_ratings.csv"
 
-    # Step 1. The explicit-rating (MSE) model arrives with the losses issue; until
-    # then the default implicit model must train on this file to finite values.
+    # Step 1. The explicit-rating model (loss "mse": the target is the rating, no
+    # negatives), default learning rate, 20 epochs, asking for a saved model. It ends in
+    # exactly one of two ways: finite losses, parameters and scores; or a clear
+    # TrainingDivergedError naming the epoch, with no model written.
     model_dir = tmp_path / "huge"
     code, _, err = cli(
-        capsys, "train", huge, "--epochs", "20", "--out", model_dir, "--quiet", "--threads", "1"
-    )
-    assert code == 0, err
-    saved = load_file(str(model_dir / "weights.safetensors"))
-    assert all(bool(torch.isfinite(t.double()).all()) for t in saved.values())
-    meta = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
-    assert len(meta["fit"]["epoch_loss"]) == 20
-    assert all(math.isfinite(loss) for loss in meta["fit"]["epoch_loss"])
-    model = dotrec.load_model(model_dir)
-    users = np.repeat(model.users.ids, len(model.items))
-    items = np.tile(model.items.ids, len(model.users))
-    assert np.isfinite(model.score(users, items)).all()
-    for user_items in model.recommend(model.users.ids, k=4).to_list():
-        assert all(math.isfinite(score) for _, score in user_items)
+        capsys, "train", huge, "--set", "loss=mse", "--epochs", "20", "--out", model_dir,
+        "--quiet", "--threads", "1",
+    )  # fmt: skip
+    if code != 0:
+        assert_clean_failure(code, err, "non-finite", "epoch", "learning rate")
+        assert not model_dir.exists()
+    else:
+        saved = load_file(str(model_dir / "weights.safetensors"))
+        assert all(bool(torch.isfinite(t.double()).all()) for t in saved.values())
+        meta = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+        assert (meta["config"]["loss"], meta["score_kind"]) == ("mse", "predicted rating")
+        assert len(meta["fit"]["epoch_loss"]) == 20
+        assert all(math.isfinite(loss) for loss in meta["fit"]["epoch_loss"])
+        model = dotrec.load_model(model_dir)
+        users = np.repeat(model.users.ids, len(model.items))
+        items = np.tile(model.items.ids, len(model.users))
+        assert np.isfinite(model.score(users, items)).all()
+        for user_items in model.recommend(model.users.ids, k=4).to_list():
+            assert all(math.isfinite(score) for _, score in user_items)
+    # The same through the Python API, one way or the other.
+    rating_model = dotrec.MatrixFactorization(loss="mse", epochs=20, num_threads=1)
+    try:
+        rating_model.fit(dotrec.read_interactions(huge))
+    except TrainingDivergedError as err:
+        assert "epoch" in str(err)
+        with pytest.raises(DotrecError, match="not fitted"):
+            rating_model.recommend("u1", 3)
+    else:
+        assert all_params_finite(rating_model)
+        assert np.isfinite(rating_model.fit_info["epoch_loss"]).all()
 
     # The other way out: a diverging run stops clearly, names the epoch, writes nothing,
     # and leaves no half-trained model that could recommend or be saved.

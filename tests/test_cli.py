@@ -88,6 +88,7 @@ def test_split_writes_both_files(log_csv, tmp_path, capsys, method, extra):
 def test_train_writes_a_model(model_dir, capsys):
     assert sorted(p.name for p in model_dir.iterdir()) == [
         "model.json",
+        "run.toml",
         "vocab.json",
         "weights.safetensors",
     ]

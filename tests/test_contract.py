@@ -17,9 +17,18 @@ from dotrec.models import MODELS
 
 SETTINGS = {
     "mf": {"embedding_dim": 8, "epochs": 150, "lr": 0.05, "batch_size": 32, "device": "cpu"},
+    "bpr": {"embedding_dim": 8, "epochs": 150, "lr": 0.05, "batch_size": 32, "device": "cpu"},
     "als": {"factors": 8, "regularization": 0.1, "iterations": 10, "device": "cpu"},
     "ease": {"regularization": 1.0, "device": "cpu"},
     "itemknn": {"shrinkage": 0.0},
+    "lightgcn": {
+        "embedding_dim": 8, "epochs": 100, "lr": 0.05, "batch_size": 32, "n_negatives": 4,
+        "device": "cpu",
+    },
+    "two-tower": {
+        "embedding_dim": 8, "id_dim": 8, "hidden": [16], "epochs": 100, "lr": 0.01, "l2": 0.01,
+        "batch_size": 32, "device": "cpu",
+    },
     "popularity": {},
 }
 PERSONALISED = [name for name in MODELS if name != "popularity"]
@@ -128,3 +137,12 @@ def test_same_settings_same_answers(fitted, clusters):
     second = again.recommend(data.users.ids, k=5)
     assert (first.item_ids == second.item_ids).all()
     np.testing.assert_array_equal(first.scores, second.scores)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_fit_accepts_validation_data(name, clusters):
+    # models trained in epochs keep their best epoch on it; the others ignore it
+    data, missing = clusters
+    validation = Interactions.from_ids(list(missing), list(missing.values()))
+    model = MODELS[name](**SETTINGS[name]).fit(data, validation=validation)
+    assert model.recommend(list(missing), k=1).counts.tolist() == [1] * len(missing)

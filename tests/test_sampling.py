@@ -1,6 +1,8 @@
-"""UniformSampler: never a positive, uniform over the rest, reproducible."""
+"""Samplers: never a positive, the right distribution, reproducible; log q by hand."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -10,7 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from dotrec.sampling import UniformSampler
+from dotrec.sampling import (
+    HardNegativeSampler,
+    InBatchSampler,
+    PopularitySampler,
+    UniformSampler,
+)
 
 METHODS = ["table", "search"]
 
@@ -126,3 +133,189 @@ def test_accepts_duplicate_and_unsorted_entries(method):
     matrix = sp.csr_matrix((np.ones(3), ([0, 0, 0], [2, 0, 2])), shape=(1, 4))
     samples = _draw(_sampler(matrix, method), [0] * 500, 4)
     assert set(np.unique(samples)) == {1, 3}
+
+
+# --- popularity ------------------------------------------------------------------
+
+
+def _popularity(dense: np.ndarray, counts, alpha: float, method: str, rounds: int = 4):
+    table_bytes = 0 if method == "search" else 2**26
+    return PopularitySampler(
+        sp.csr_array(dense), counts, alpha, rounds=rounds, table_bytes=table_bytes
+    )
+
+
+@pytest.mark.parametrize("rounds", [0, 1, 4])
+@pytest.mark.parametrize("method", METHODS)
+def test_popularity_never_samples_a_positive(rng, method, rounds):
+    n_users, n_items = 40, 30
+    dense = (rng.random((n_users, n_items)) < 0.5).astype(np.float32)
+    dense[0] = 1.0  # every item: -1
+    dense[1] = 1.0
+    dense[1, 29] = 0.0  # one item left, and the least popular: always 29
+    counts = rng.integers(1, 50, n_items)
+    counts[29] = 1
+    sampler = _popularity(dense, counts, 1.0, method, rounds)
+    users = np.repeat(np.arange(n_users), 10)
+    samples = sampler.sample(torch.as_tensor(users), 40, torch.Generator().manual_seed(0))
+    _check_never_positive(dense, samples.numpy(), users)
+    assert (samples.numpy()[users == 1] == 29).all()
+    assert sampler.users_without_negatives().tolist() == [0]
+
+
+@pytest.mark.parametrize("rounds", [0, 4])
+@pytest.mark.parametrize("method", METHODS)
+def test_popularity_frequencies_follow_count_to_the_alpha(method, rounds):
+    # user 0 has positives {1, 5} (popular ones) of 8 items with counts 1..8; with
+    # alpha 0.5 the draws must follow sqrt(count) over {0, 2, 3, 4, 6, 7}
+    counts = np.arange(1, 9)
+    dense = np.zeros((2, 8), dtype=np.float32)
+    dense[0, [1, 5]] = 1.0
+    dense[1, [0, 7]] = 1.0
+    sampler = _popularity(dense, counts, 0.5, method, rounds)
+    draws = (
+        sampler.sample(torch.zeros(5000, dtype=torch.long), 16, torch.Generator().manual_seed(3))
+        .numpy()
+        .ravel()
+    )  # 80,000 draws
+    observed = np.bincount(draws, minlength=8)
+    assert observed[[1, 5]].sum() == 0
+    allowed = [0, 2, 3, 4, 6, 7]
+    expected = np.sqrt(counts[allowed]) / np.sqrt(counts[allowed]).sum() * len(draws)
+    _, p_value = stats.chisquare(observed[allowed], expected)
+    assert p_value > 1e-3, (observed, expected)
+    # the same test rejects the distribution that forgets the exponent
+    wrong = counts[allowed] / counts[allowed].sum() * len(draws)
+    assert stats.chisquare(observed[allowed], wrong)[1] < 1e-3
+
+
+def test_popularity_log_q_by_hand():
+    # counts (4, 1, 3, 2), alpha 1. User 0 has item 0: Z = 1 + 3 + 2 = 6, so
+    # q = (0, 1/6, 3/6, 2/6). User 1 has nothing: Z = 10, q = (4, 1, 3, 2) / 10.
+    dense = np.array([[1, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32)
+    sampler = PopularitySampler(sp.csr_array(dense), [4, 1, 3, 2], alpha=1.0)
+    items = torch.arange(4).repeat(2, 1)
+    log_q = sampler.log_prob(torch.tensor([0, 1]), items)
+    assert log_q.dtype == torch.float64 and log_q[0, 0] == -math.inf
+    expected = [
+        [math.log(1 / 6), math.log(3 / 6), math.log(2 / 6)],
+        [math.log(0.4), math.log(0.1), math.log(0.3), math.log(0.2)],
+    ]
+    np.testing.assert_allclose(log_q[0, 1:].numpy(), expected[0], rtol=1e-12)
+    np.testing.assert_allclose(log_q[1].numpy(), expected[1], rtol=1e-12)
+    # alpha 2: weights (16, 1, 9, 4); user 0: Z = 14; alpha 0 is uniform: Z = 3
+    squared = PopularitySampler(sp.csr_array(dense), [4, 1, 3, 2], alpha=2.0)
+    assert squared.log_prob(torch.tensor([0]), torch.tensor([2])).item() == pytest.approx(
+        math.log(9 / 14), rel=1e-12
+    )
+    flat = PopularitySampler(sp.csr_array(dense), [4, 1, 3, 2], alpha=0.0)
+    assert flat.log_prob(torch.tensor([0]), torch.tensor([3])).item() == pytest.approx(
+        math.log(1 / 3), rel=1e-12
+    )
+    # an item never counted weighs as if counted once
+    zero = PopularitySampler(sp.csr_array(dense), [0, 0, 3, 1], alpha=1.0)
+    assert zero.log_prob(torch.tensor([1]), torch.tensor([0])).item() == pytest.approx(
+        math.log(1 / 6), rel=1e-12
+    )
+
+
+def test_uniform_log_q_by_hand():
+    dense = np.array([[1, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32)
+    sampler = UniformSampler(sp.csr_array(dense))
+    log_q = sampler.log_prob(torch.tensor([0, 1]), torch.tensor([[0, 3], [0, 3]]))
+    assert log_q[0, 0] == -math.inf
+    assert log_q[0, 1].item() == pytest.approx(math.log(1 / 3), rel=1e-12)
+    assert log_q[1].tolist() == pytest.approx([math.log(1 / 4)] * 2, rel=1e-12)
+
+
+def test_popularity_rejects_bad_settings():
+    dense = sp.csr_array(np.eye(2, dtype=np.float32))
+    with pytest.raises(ValueError, match="alpha"):
+        PopularitySampler(dense, alpha=-1.0)
+    with pytest.raises(ValueError, match="item_counts needs 2"):
+        PopularitySampler(dense, item_counts=[1, 2, 3])
+
+
+# --- in-batch --------------------------------------------------------------------
+
+
+def _in_batch_case():
+    # positives: user 0 {0, 1}, user 1 {2}, user 2 {0, 3}; the batch rows are
+    # (u0, 0), (u1, 2), (u2, 3), (u0, 1)
+    dense = np.zeros((3, 5), dtype=np.float32)
+    dense[0, [0, 1]] = dense[1, 2] = dense[2, [0, 3]] = 1.0
+    return (
+        InBatchSampler(sp.csr_array(dense)),
+        torch.tensor([0, 1, 2, 0]),
+        torch.tensor([0, 2, 3, 1]),
+    )
+
+
+def test_in_batch_mask_by_hand():
+    sampler, users, items = _in_batch_case()
+    negatives = sampler.sample(users, 10, torch.Generator(), items)
+    # row b takes rows b+1, b+2, b+3 (mod 4); a user's own positives become -1:
+    # row 0 (u0): 2, 3, 1 -> 1 is u0's; row 2 (u2): 1, 0, 2 -> 0 is u2's; row 3
+    # (u0): 0, 2, 3 -> 0 is u0's
+    assert negatives.tolist() == [[2, 3, -1], [3, 1, 0], [1, -1, 2], [-1, 2, 3]]
+
+
+def test_in_batch_sampled_rows_come_from_the_batch():
+    sampler, users, items = _in_batch_case()
+    negatives = sampler.sample(users, 2, torch.Generator().manual_seed(0), items).numpy()
+    assert negatives.shape == (4, 2)
+    allowed = {0: {2, 3}, 1: {3, 1, 0}, 2: {1, 2}, 3: {2, 3}}  # other rows, not positives
+    for row in range(4):
+        drawn = set(negatives[row][negatives[row] >= 0].tolist())
+        assert drawn <= allowed[row], (row, drawn)
+    one = sampler.sample(users[:1], 3, torch.Generator(), items[:1])
+    assert one.tolist() == [[-1, -1, -1]]  # no other row
+
+
+def test_in_batch_log_q_by_hand():
+    # item counts over the positives: item 0 twice, items 1, 2, 3 once, item 4 never
+    sampler, _, _ = _in_batch_case()
+    log_q = sampler.log_prob(torch.tensor([1, 1, 0]), torch.tensor([0, 3, 0]))
+    assert log_q[:2].tolist() == pytest.approx([math.log(2 / 5), math.log(1 / 5)], rel=1e-12)
+    assert log_q[2] == -math.inf  # u0's own positive
+
+
+# --- hard negatives --------------------------------------------------------------
+
+
+def test_hard_negatives_are_the_top_scored_of_the_pool():
+    # a hand-built model: the score of an item is fixed, whoever the user is
+    item_scores = torch.tensor([0.1, 0.9, 0.5, 0.7, 0.3, 0.2])
+    pools = []
+
+    def score_fn(users, items):
+        pools.append(items.clone())
+        return item_scores[items]
+
+    dense = np.zeros((3, 6), dtype=np.float32)
+    dense[0, 1] = 1.0  # user 0 has the best item
+    dense[2] = 1.0  # user 2 has every item
+    sampler = HardNegativeSampler(sp.csr_array(dense), score_fn, pool_size=40)
+    users = torch.tensor([0, 1, 2])
+    hard = sampler.sample(users, 2, torch.Generator().manual_seed(0))
+    pool = pools[-1]
+    assert pool.shape == (3, 40)
+    # 40 uniform draws among 5 (or 6) items hold every item here, so the top two are known
+    assert hard[0].tolist() == [3, 2] and hard[1].tolist() == [1, 3]
+    assert hard[2].tolist() == [-1, -1]
+    # and in general: the n best-scored distinct items of the pool it was given
+    for row in range(2):
+        best = torch.topk(item_scores[torch.unique(pool[row])], 2).values
+        torch.testing.assert_close(item_scores[hard[row]], best)
+    assert sampler.log_prob(users, hard) is None
+
+
+def test_hard_negatives_never_positive_and_need_a_large_enough_pool(rng):
+    dense = (rng.random((20, 15)) < 0.5).astype(np.float32)
+    scores = torch.from_numpy(rng.random(15))
+    sampler = HardNegativeSampler(sp.csr_array(dense), lambda u, i: scores[i], pool_size=6)
+    users = np.repeat(np.arange(20), 5)
+    drawn = sampler.sample(torch.as_tensor(users), 3, torch.Generator().manual_seed(1))
+    _check_never_positive(dense, drawn.numpy(), users)
+    with pytest.raises(ValueError, match="pool"):
+        sampler.sample(torch.as_tensor(users), 7, torch.Generator())

@@ -13,6 +13,7 @@ full ranking, and recommend::
 
 from dotrec._version import __version__
 from dotrec.artifact import load_model
+from dotrec.config import RunConfig
 from dotrec.data import (
     Dataset,
     Interactions,
@@ -22,7 +23,13 @@ from dotrec.data import (
     read_items,
     synthetic,
 )
-from dotrec.evaluation import EvaluationResult, evaluate, evaluate_lists
+from dotrec.evaluation import (
+    EvaluationResult,
+    RatingResult,
+    evaluate,
+    evaluate_lists,
+    evaluate_ratings,
+)
 from dotrec.exceptions import (
     DataError,
     DatasetNotFoundError,
@@ -35,20 +42,26 @@ from dotrec.exceptions import (
 )
 from dotrec.models import (
     ALS,
+    BPR,
     EASE,
     MODELS,
     ItemKNN,
+    LightGCN,
     MatrixFactorization,
     Popularity,
     Recommendations,
     Recommender,
+    TwoTower,
 )
 from dotrec.split import leave_last_split, random_split, split_report, temporal_split
+from dotrec.tuning import TuningResult, tune
 
 __all__ = [
     "ALS",
+    "BPR",
     "EASE",
     "ItemKNN",
+    "LightGCN",
     "MODELS",
     "DataError",
     "DataWarning",
@@ -61,14 +74,19 @@ __all__ = [
     "MatrixFactorization",
     "ModelFileError",
     "Popularity",
+    "RatingResult",
     "Recommendations",
     "Recommender",
+    "RunConfig",
     "TrainingDivergedError",
+    "TuningResult",
+    "TwoTower",
     "UnknownIDError",
     "Vocabulary",
     "__version__",
     "evaluate",
     "evaluate_lists",
+    "evaluate_ratings",
     "leave_last_split",
     "load_dataset",
     "load_model",
@@ -78,4 +96,5 @@ __all__ = [
     "split_report",
     "synthetic",
     "temporal_split",
+    "tune",
 ]

@@ -3,7 +3,9 @@
 A folder holds ``model.json`` (format version, dotrec version, model name,
 config, training record, checksums), ``vocab.json`` (raw user and item IDs in
 index order) and ``weights.safetensors`` (learned tensors, each user's seen
-items, item counts). It is written to a temporary sibling folder and swapped
+items, item counts), and may hold more files, such as the ``run.toml`` that
+``dotrec train`` records, each listed with its checksum in ``model.json``.
+It is written to a temporary sibling folder and swapped
 into place, so a killed write leaves the previous model intact. Loading reads
 no pickle and runs no code from the folder.
 """
@@ -55,8 +57,17 @@ def _write_json(path: Path, payload: Any) -> None:
         os.fsync(fh.fileno())
 
 
-def save_model(model: Recommender, path: str | Path) -> Path:
+def save_model(
+    model: Recommender, path: str | Path, extra_files: dict[str, str] | None = None
+) -> Path:
     """Write ``model`` to the folder ``path``, replacing it atomically.
+
+    Args:
+        model: a fitted model.
+        path: the model folder.
+        extra_files: more text files to write into the folder, by file name
+            (such as ``{"run.toml": ...}``); their checksums are kept and
+            verified on load like those of the weights.
 
     Raises:
         ModelFileError: ``path`` exists and is not a dotrec model folder.
@@ -78,6 +89,10 @@ def save_model(model: Recommender, path: str | Path) -> Path:
                 f"not saving to {target}: parameter {name!r} holds NaN or infinite values. "
                 "Retrain with a lower learning rate, or scale or clip the ratings."
             )
+    extra_files = dict(extra_files or {})
+    for name in extra_files:
+        if name in _FILES or name != Path(name).name or name.startswith("."):
+            raise ValueError(f"extra_files: {name!r} is not a free plain file name")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
@@ -90,6 +105,8 @@ def save_model(model: Recommender, path: str | Path) -> Path:
         _write_json(
             tmp / "vocab.json", {"users": model.users.to_list(), "items": model.items.to_list()}
         )
+        for name, text in extra_files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
         meta = {
             "format_version": FORMAT_VERSION,
             "dotrec_version": __version__,
@@ -99,7 +116,10 @@ def save_model(model: Recommender, path: str | Path) -> Path:
             "n_users": len(model.users),
             "n_items": len(model.items),
             "fit": model.fit_info,
-            "sha256": {name: _sha256(tmp / name) for name in ("vocab.json", "weights.safetensors")},
+            "sha256": {
+                name: _sha256(tmp / name)
+                for name in ("vocab.json", "weights.safetensors", *extra_files)
+            },
         }
         _write_json(tmp / "model.json", meta)
         for file in tmp.iterdir():
@@ -171,12 +191,19 @@ def load_model(path: str | Path, device: str = "auto") -> Recommender:
     folder = Path(path)
     meta = read_metadata(folder)
     checksums = meta.get("sha256")
-    if not isinstance(checksums, dict) or set(checksums) != {"vocab.json", "weights.safetensors"}:
+    if not isinstance(checksums, dict) or not {"vocab.json", "weights.safetensors"} <= set(
+        checksums
+    ):
         raise ModelFileError(
             f"{folder / 'model.json'} lacks the checksums of its files, so they cannot be "
             "verified. Save the model again."
         )
     for name, digest in checksums.items():
+        if name != Path(name).name or not (folder / name).is_file():
+            raise ModelFileError(
+                f"{folder}: model.json lists {name!r}, which is not a file in the folder. "
+                "Save the model again."
+            )
         if _sha256(folder / name) != digest:
             raise ModelFileError(
                 f"{folder / name} does not match the checksum in model.json: the file is "

@@ -25,8 +25,9 @@ from dotrec.data import Interactions, Vocabulary, ids_to_text
 from dotrec.exceptions import DataError, DataWarning, EmptyDataError
 from dotrec.metrics import METRICS, coverage, hits_from_keys
 from dotrec.models.base import Recommender
+from dotrec.ranking import RankedUsers, overlap_mask, rank_users, to_model_space
 
-__all__ = ["EvaluationResult", "evaluate", "evaluate_lists"]
+__all__ = ["EvaluationResult", "RatingResult", "evaluate", "evaluate_lists", "evaluate_ratings"]
 
 _log = logging.getLogger(__name__)
 
@@ -100,25 +101,11 @@ def evaluate(
     if len(positives) == 0:
         raise EmptyDataError(f"{test.source}: the test set has no interactions to evaluate.")
 
-    user_idx, item_idx, notes = _to_model_space(model, positives)
-    user_idx, item_idx = _drop_overlap(model, user_idx, item_idx, notes, on_overlap, test.source)
-    users = np.unique(user_idx)
-    n_relevant = np.bincount(user_idx, minlength=len(model.users))[users]
-    known = item_idx >= 0
-    keys = torch.from_numpy(np.unique(user_idx[known] * len(model.items) + item_idx[known]))
-
-    per_user: dict[str, list[torch.Tensor]] = {}
-    tops = []
-    for start in range(0, len(users), batch_size):
-        rows = users[start : start + batch_size]
-        top = model.recommend_indices(rows, max(ks))
-        hits = hits_from_keys(top.indices, torch.from_numpy(rows), keys, len(model.items))
-        rel = torch.from_numpy(n_relevant[start : start + batch_size])
-        for kk in ks:
-            for name, fn in METRICS.items():
-                per_user.setdefault(f"{name}@{kk}", []).append(fn(hits, rel, kk))
-        tops.append(top.indices)
-    return _result(model, users, per_user, tops, ks, notes, return_recommendations)
+    user_idx, item_idx, notes = to_model_space(model.users, model.items, positives)
+    keep = _not_in_training(model, user_idx, item_idx, notes, on_overlap, test.source)
+    user_idx, item_idx = user_idx[keep], item_idx[keep]
+    ranked = rank_users(model, user_idx, item_idx, ks, batch_size=batch_size)
+    return _result(model, ranked, ks, notes, return_recommendations)
 
 
 def _cutoffs(k: int | Sequence[int]) -> list[int]:
@@ -131,34 +118,12 @@ def _cutoffs(k: int | Sequence[int]) -> list[int]:
     return sorted({int(v) for v in values})
 
 
-def _to_model_space(model: Recommender, test: Interactions):
-    """Test rows as model indices; unknown items become -1, unknown users are dropped."""
-    user_idx = model.users.lookup(test.users.ids)[test.user_idx]
-    item_idx = model.items.lookup(test.items.ids)[test.item_idx]
-    unknown_user = user_idx < 0
-    notes: dict[str, object] = {
-        "test_rows": len(test),
-        "rows_with_unknown_user": int(unknown_user.sum()),
-        "unknown_users": int(len(np.unique(test.user_idx[unknown_user]))),
-        "rows_with_unknown_item": int((item_idx[~unknown_user] < 0).sum()),
-    }
-    if unknown_user.any():
-        _log.info(
-            "%s: %d test users are unknown to the model and are not evaluated",
-            test.source,
-            notes["unknown_users"],
-        )
-    return user_idx[~unknown_user], item_idx[~unknown_user], notes
-
-
-def _drop_overlap(model, user_idx, item_idx, notes, on_overlap, source):
-    known = item_idx >= 0
-    seen = np.zeros(len(user_idx), dtype=bool)
-    if known.any():
-        seen[known] = np.asarray(model.seen[user_idx[known], item_idx[known]]).ravel() > 0
+def _not_in_training(model, user_idx, item_idx, notes, on_overlap, source) -> np.ndarray:
+    """Bool mask of the test rows that are not training pairs; warns or raises about the rest."""
+    seen = overlap_mask(model.seen, user_idx, item_idx)
     notes["overlap_with_train"] = int(seen.sum())
     if not seen.any():
-        return user_idx, item_idx
+        return ~seen
     first = (model.users.ids[user_idx[seen][0]], model.items.ids[item_idx[seen][0]])
     msg = (
         f"{source}: {int(seen.sum())} test (user, item) pairs also occur in the training data, "
@@ -172,16 +137,17 @@ def _drop_overlap(model, user_idx, item_idx, notes, on_overlap, source):
     warnings.warn(
         msg + "; they were removed from the test set before evaluation.", DataWarning, stacklevel=3
     )
-    return user_idx[~seen], item_idx[~seen]
+    return ~seen
 
 
-def _result(model, users, per_user, tops, ks, notes, keep_lists) -> EvaluationResult:
-    columns = {name: torch.cat(parts).numpy() for name, parts in per_user.items()}
+def _result(model, ranked: RankedUsers, ks, notes, keep_lists) -> EvaluationResult:
+    users = ranked.users
+    columns = {name: values.numpy() for name, values in ranked.per_user.items()}
     frame = pd.DataFrame({"user_id": model.users.ids[users], **columns})
     metrics = {name: float(values.mean()) for name, values in columns.items()} if len(users) else {}
     recommendations = None
-    if tops:
-        top = torch.cat(tops)
+    if len(users):
+        top = ranked.top
         for kk in ks:
             metrics[f"coverage@{kk}"] = coverage(top[:, :kk], len(model.items))
         if keep_lists:
@@ -258,3 +224,80 @@ def evaluate_lists(
     frame = pd.DataFrame({"user_id": users.ids, **columns})
     metrics = {name: float(values.mean()) for name, values in columns.items()}
     return EvaluationResult(metrics, len(users), frame, {"test_rows": len(positives)})
+
+
+@dataclass
+class RatingResult:
+    """Errors of predicted ratings on test rows.
+
+    Attributes:
+        metrics: ``{"rmse": ..., "mae": ...}`` over the rows evaluated.
+        n_rows: test rows evaluated (those whose user and item the model knows).
+        notes: counts of the rows left out and why.
+    """
+
+    metrics: dict[str, float]
+    n_rows: int
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def table(self) -> str:
+        """The metrics as two aligned lines."""
+        if self.n_rows == 0:
+            return "no test rating to evaluate: RMSE and MAE are not available (n/a)"
+        return "\n".join(f"{name:>5}  {value:.4f}" for name, value in self.metrics.items())
+
+    def to_dict(self) -> dict:
+        return {"metrics": self.metrics, "n_rows": self.n_rows, "notes": self.notes}
+
+
+def evaluate_ratings(
+    model: Recommender,
+    test: Interactions,
+    *,
+    on_overlap: Literal["drop", "raise"] = "drop",
+    batch_size: int = 65536,
+) -> RatingResult:
+    """RMSE and MAE of a rating model's predictions on the test rows' ratings.
+
+    Every test row with a rating counts, labelled or not. Rows whose user or
+    item the model never saw cannot be predicted: they are counted in
+    ``notes`` and left out. Test pairs that were training pairs are removed
+    (or refused), as in :func:`evaluate`.
+
+    Example:
+        >>> from dotrec import Interactions, MatrixFactorization
+        >>> train = Interactions.from_ids(["a", "a", "b"], ["x", "y", "x"], rating=[5, 1, 4])
+        >>> model = MatrixFactorization(loss="mse", embedding_dim=2, epochs=300, lr=0.05)
+        >>> test = Interactions.from_ids(["b"], ["y"], rating=[1])
+        >>> sorted(evaluate_ratings(model.fit(train), test).metrics)
+        ['mae', 'rmse']
+
+    Raises:
+        ValueError: the model does not predict ratings (``model.predicts_ratings``).
+        DataError: the test data has no ratings, or overlap with
+            ``on_overlap="raise"``.
+    """
+    if not model.predicts_ratings:
+        raise ValueError(
+            f"{type(model).__name__} scores are not ratings ({model.score_kind}), so RMSE and "
+            "MAE mean nothing; train a rating model, e.g. MatrixFactorization(loss='mse')."
+        )
+    if test.rating is None:
+        raise DataError(f"{test.source}: the test data has no rating column to compare with.")
+    known_user = model.users.lookup(test.users.ids)[test.user_idx] >= 0
+    user_idx, item_idx, notes = to_model_space(model.users, model.items, test)
+    keep = (item_idx >= 0) & _not_in_training(
+        model, user_idx, item_idx, notes, on_overlap, test.source
+    )
+    user_idx, item_idx, rating = user_idx[keep], item_idx[keep], test.rating[known_user][keep]
+
+    errors = np.empty(len(user_idx), dtype=np.float64)
+    for start in range(0, len(user_idx), batch_size):
+        part = slice(start, start + batch_size)
+        predicted = model.score(model.users.ids[user_idx[part]], model.items.ids[item_idx[part]])
+        errors[part] = np.asarray(predicted, dtype=np.float64) - rating[part]
+    notes["rows_evaluated"] = len(errors)
+    if len(errors) == 0:
+        return RatingResult({}, 0, notes)
+    metrics = {"rmse": float(np.sqrt(np.mean(errors**2))), "mae": float(np.mean(np.abs(errors)))}
+    return RatingResult(metrics, len(errors), notes)

@@ -21,17 +21,23 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tenso
 
 
 def bce(
-    positive: torch.Tensor, negative: torch.Tensor, mask: torch.Tensor | None = None
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    label: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pointwise binary cross-entropy: positives labelled 1, negatives 0.
 
     The mean of ``BCEWithLogitsLoss`` over every positive and real negative.
+    ``label`` (B,), when given, is the target of each row's first score
+    instead of 1: 0 for a row that is an observed negative.
 
     Example:
         >>> round(bce(torch.tensor([0.0]), torch.tensor([[0.0]])).item(), 6)  # log 2
         0.693147
     """
-    pos = F.binary_cross_entropy_with_logits(positive, torch.ones_like(positive), reduction="none")
+    target = torch.ones_like(positive) if label is None else label.to(positive.dtype)
+    pos = F.binary_cross_entropy_with_logits(positive, target, reduction="none")
     neg = F.binary_cross_entropy_with_logits(negative, torch.zeros_like(negative), reduction="none")
     if mask is None:
         return (pos.sum() + neg.sum()) / max(positive.numel() + negative.numel(), 1)

@@ -13,11 +13,14 @@ import numpy as np
 import torch
 
 from dotrec.exceptions import TrainingDivergedError
+from dotrec.metrics import METRICS
 
 __all__ = [
+    "EarlyStopping",
     "FitLog",
     "check_finite_parameters",
     "epoch_loop",
+    "parse_metric",
     "resolve_device",
     "seeded_generators",
     "thread_count",
@@ -113,11 +116,15 @@ def epoch_loop(
     lr: float | None,
     show_progress: bool = False,
     desc: str = "train",
+    after_epoch: Callable[[int], bool] | None = None,
 ) -> list[float]:
     """Run ``run_epoch(epoch)`` ``epochs`` times, checking each mean loss.
 
+    ``after_epoch(epoch)``, when given, runs after each epoch's check (for
+    example an :class:`EarlyStopping`); returning True ends training there.
+
     Returns:
-        The mean loss of each epoch.
+        The mean loss of each epoch run.
 
     Raises:
         TrainingDivergedError: the loss became NaN or infinite, naming the
@@ -137,4 +144,92 @@ def epoch_loop(
             losses.append(loss)
             bar.set_postfix(loss=f"{loss:.4f}")
             _log.debug("epoch %d: loss %.5f (%.2f s)", epoch, loss, time.perf_counter() - start)
+            if after_epoch is not None and after_epoch(epoch):
+                break
     return losses
+
+
+def parse_metric(name: str) -> tuple[str, int]:
+    """``"ndcg@10"`` as ``("ndcg", 10)``, checked against :data:`dotrec.metrics.METRICS`.
+
+    Raises:
+        ValueError: an unknown metric or a cutoff that is not a positive integer.
+    """
+    metric, sep, cutoff = str(name).partition("@")
+    if metric not in METRICS or not sep or not cutoff.isdigit() or int(cutoff) < 1:
+        raise ValueError(
+            f"early_stopping_metric must be NAME@K with NAME one of {', '.join(METRICS)} "
+            f"and K a positive integer, e.g. 'ndcg@10'; got {name!r}"
+        )
+    return metric, int(cutoff)
+
+
+class EarlyStopping:
+    """Keeps the weights of the epoch with the best validation metric.
+
+    Called after each epoch (``epoch_loop(..., after_epoch=stopping)``), it
+    evaluates every ``eval_every`` epochs and after the last one, keeps a copy
+    of the weights whenever the metric improves (higher is better), and asks
+    to stop after ``patience`` evaluations in a row without improvement.
+    :meth:`restore` then puts the best weights back.
+
+    Args:
+        evaluate: returns the metric of the current weights.
+        module: the weights to copy and restore.
+        metric: the metric's name, for the record.
+        epochs: the planned number of epochs (the last one is evaluated).
+        eval_every: epochs between evaluations.
+        patience: evaluations without improvement before stopping; None
+            trains every epoch and still restores the best.
+    """
+
+    def __init__(
+        self,
+        evaluate: Callable[[], float],
+        module: torch.nn.Module,
+        *,
+        metric: str,
+        epochs: int,
+        eval_every: int = 1,
+        patience: int | None = None,
+    ):
+        self.evaluate, self.module, self.metric = evaluate, module, metric
+        self.epochs, self.eval_every, self.patience = epochs, eval_every, patience
+        self.history: list[tuple[int, float]] = []
+        self.best_epoch: int | None = None
+        self.best_value = -math.inf
+        self.last_epoch = 0
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._since_best = 0
+
+    def __call__(self, epoch: int) -> bool:
+        """Evaluate when due; True when training should stop."""
+        self.last_epoch = epoch
+        if epoch % self.eval_every and epoch != self.epochs:
+            return False
+        value = float(self.evaluate())
+        self.history.append((epoch, value))
+        _log.debug("epoch %d: validation %s %.5f", epoch, self.metric, value)
+        if value > self.best_value or self.best_epoch is None:
+            self.best_epoch, self.best_value, self._since_best = epoch, value, 0
+            self._best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+            return False
+        self._since_best += 1
+        return self.patience is not None and self._since_best >= self.patience
+
+    def restore(self) -> None:
+        """Load the best epoch's weights into the module (if it was not the last)."""
+        if self._best_state is not None and self.best_epoch != self.last_epoch:
+            self.module.load_state_dict(self._best_state)
+
+    def to_dict(self) -> dict:
+        """The record for ``fit_info``: per-evaluation values, best and last epoch."""
+        return {
+            "metric": self.metric,
+            "epochs": [epoch for epoch, _ in self.history],
+            "values": [value for _, value in self.history],
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value if self.best_epoch is not None else None,
+            "last_epoch": self.last_epoch,
+            "stopped_early": self.last_epoch < self.epochs,
+        }

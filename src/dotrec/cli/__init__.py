@@ -12,12 +12,12 @@ import sys
 import warnings
 
 from dotrec._version import __version__
-from dotrec.cli import evaluate, quickstart, recommend, split, train
+from dotrec.cli import evaluate, quickstart, recommend, split, train, tune
 from dotrec.exceptions import DotrecError
 
 __all__ = ["main"]
 
-_COMMANDS = [quickstart, split, train, evaluate, recommend]
+_COMMANDS = [quickstart, split, train, tune, evaluate, recommend]
 
 
 def build_parser() -> argparse.ArgumentParser:

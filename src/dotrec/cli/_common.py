@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
-from dotrec.data import DATASETS, Dataset, Interactions, load_dataset, read_interactions, read_items
+from dotrec.config import DataConfig
+from dotrec.data import Dataset, Interactions, read_items
 
-__all__ = ["add_data_options", "load_data", "load_titles", "echo", "warn"]
+__all__ = [
+    "add_data_options",
+    "data_config",
+    "load_data",
+    "load_titles",
+    "parse_settings",
+    "echo",
+    "warn",
+]
+
+_ROLES = ("user", "item", "rating", "timestamp", "label")
 
 
 def echo(text: str = "") -> None:
@@ -50,42 +63,49 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="keep rows rated at least this as positives (default: every row)",
     )
-    group.add_argument("--encoding", default="utf-8", help="text encoding (default: utf-8)")
+    group.add_argument("--encoding", help="text encoding (default: utf-8)")
     group.add_argument(
         "--drop-invalid",
         action="store_true",
+        default=None,
         help="skip rows with too few fields or non-finite numbers, with a warning",
     )
 
 
 def load_data(spec: str, args: argparse.Namespace) -> Dataset:
     """Read DATA: an existing file, or a dataset name (ml-100k, ml-1m, ml-latest-small)."""
-    path = Path(spec)
-    if not path.exists() and spec in DATASETS:
-        return load_dataset(spec, min_rating=getattr(args, "min_rating", None))
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{spec}: no such file, and not a dataset name ({', '.join(DATASETS)})."
-        )
-    interactions = read_interactions(
-        path,
-        sep=separator(getattr(args, "sep", None)),
-        header=getattr(args, "header", None),
-        user_col=getattr(args, "user_col", None),
-        item_col=getattr(args, "item_col", None),
-        rating_col=getattr(args, "rating_col", None),
-        timestamp_col=getattr(args, "timestamp_col", None),
-        label_col=getattr(args, "label_col", None),
-        min_rating=getattr(args, "min_rating", None),
-        encoding=getattr(args, "encoding", "utf-8"),
-        on_invalid="drop" if getattr(args, "drop_invalid", False) else "raise",
+    return data_config(args, DataConfig.from_spec(spec)).load()
+
+
+def data_config(args: argparse.Namespace, base: DataConfig) -> DataConfig:
+    """``base`` with the reading options given on the command line put over it."""
+    given = {
+        "sep": getattr(args, "sep", None),
+        "header": getattr(args, "header", None),
+        "min_rating": getattr(args, "min_rating", None),
+        "encoding": getattr(args, "encoding", None),
+        "drop_invalid": getattr(args, "drop_invalid", None),
+    }
+    columns = {role: getattr(args, f"{role}_col", None) for role in _ROLES}
+    return dataclasses.replace(
+        base,
+        **{k: v for k, v in given.items() if v is not None},
+        columns={**base.columns, **{k: v for k, v in columns.items() if v is not None}},
     )
-    return Dataset(path.name, interactions, None)
 
 
-def separator(text: str | None) -> str | None:
-    """The --sep value as meant: the two characters ``\\t`` (or the word ``tab``) are a tab."""
-    return {"\\t": "\t", "tab": "\t"}.get(text, text) if text is not None else None
+def parse_settings(items: list[str]) -> dict:
+    """``--set KEY=VALUE`` options as a dict; a value is read as JSON when it parses."""
+    settings = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key.strip()] = value
+    return settings
 
 
 def load_titles(path: str | None) -> dict[str, str]:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from dotrec.artifact import load_model
 from dotrec.cli._common import add_data_options, echo, load_data, warn
-from dotrec.evaluation import EvaluationResult, evaluate, evaluate_lists
+from dotrec.evaluation import (
+    EvaluationResult,
+    RatingResult,
+    evaluate,
+    evaluate_lists,
+    evaluate_ratings,
+)
+from dotrec.exceptions import DataWarning
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -38,6 +46,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     test = load_data(args.test, args).interactions
+    ratings = None
     if args.model.is_file():
         result = evaluate_lists(
             pd.read_csv(args.model, dtype=str, keep_default_na=False).astype({"rank": int}),
@@ -55,16 +64,23 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.lists_out is not None:
             result.recommendations.to_csv(args.lists_out, index=False)
-    _print(result, args.json)
+        if model.predicts_ratings and test.rating is not None:
+            with warnings.catch_warnings():  # the ranking evaluation already warned
+                warnings.simplefilter("ignore", DataWarning)
+                ratings = evaluate_ratings(model, test, on_overlap=args.on_overlap)
+    _print(result, args.json, ratings)
     if result.n_users == 0:
         warn("error: no test user could be evaluated (see above); no metric is available.")
         return 1
     return 0
 
 
-def _print(result: EvaluationResult, as_json: bool) -> None:
+def _print(result: EvaluationResult, as_json: bool, ratings: RatingResult | None) -> None:
     if as_json:
-        echo(json.dumps(result.to_dict(), indent=2))
+        payload = result.to_dict()
+        if ratings is not None:
+            payload["ratings"] = ratings.to_dict()
+        echo(json.dumps(payload, indent=2))
         return
     notes = result.notes
     echo(f"users evaluated: {result.n_users}")
@@ -82,3 +98,6 @@ def _print(result: EvaluationResult, as_json: bool) -> None:
     for line in skipped:
         warn(line)
     echo(result.table())
+    if ratings is not None:  # a rating model: its errors on the test ratings too
+        echo(f"ratings evaluated: {ratings.n_rows}")
+        echo(ratings.table())

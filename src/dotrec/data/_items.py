@@ -1,4 +1,4 @@
-"""Item metadata (titles, genres) for display: MovieLens files and plain CSV."""
+"""Item and user metadata (titles, genres; age, gender, occupation): MovieLens and CSV."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 from dotrec.data._readers import read_text
 from dotrec.exceptions import DataError
 
-__all__ = ["read_items"]
+__all__ = ["read_items", "read_users"]
 
 _ML100K_GENRES = [
     "unknown",
@@ -108,3 +108,42 @@ def _read_ml100k_items(path: Path, encoding: str) -> pd.DataFrame:
         },
         index=pd.Index(frame["item_id"].to_numpy(), name="item_id"),
     )
+
+
+def read_users(path: str | os.PathLike[str], *, encoding: str | None = None) -> pd.DataFrame:
+    """Read user metadata: MovieLens 100K ``u.user``, or a CSV with a header.
+
+    Returns:
+        A DataFrame indexed by raw user ID (text). For ``u.user`` its columns
+        are ``age`` (int), ``gender``, ``occupation`` and ``zip_code`` (text);
+        a CSV keeps its own columns, with the ID column ``user_id``,
+        ``userId`` or the first one, read as text.
+
+    Raises:
+        DataError: a ``u.user`` line without its five ``|``-separated fields,
+            or a CSV row with an empty user ID.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file. Check the path.")
+    if path.name.lower() == "u.user":
+        text = read_text(path, encoding or "latin-1")
+        names = ["user_id", "age", "gender", "occupation", "zip_code"]
+        frame = pd.read_csv(io.StringIO(text), sep="|", header=None, dtype=str,
+                            keep_default_na=False)
+        if frame.shape[1] != len(names):
+            raise DataError(
+                f"{path}: expected the MovieLens 100K user layout with {len(names)} "
+                f"'|'-separated fields, found {frame.shape[1]}."
+            )
+        frame.columns = names
+        frame["age"] = frame["age"].astype(int)
+        return frame.set_index("user_id")
+    frame = pd.read_csv(io.StringIO(read_text(path, encoding or "utf-8")))
+    lowered = {c.lower().replace("_", ""): c for c in frame.columns}
+    id_col = lowered.get("userid") or frame.columns[0]
+    ids = frame.pop(id_col).astype(str)
+    if (ids == "").any() or ids.isna().any():
+        raise DataError(f"{path}: some rows have an empty user ID in column {id_col!r}.")
+    frame.index = pd.Index(ids.to_numpy(), name="user_id")
+    return frame

@@ -16,13 +16,14 @@ import pandas as pd
 
 from dotrec.data._checks import RANGE_NOTE, describe_rows, not_storable
 from dotrec.data._interactions import Duplicates, Interactions
+from dotrec.data._lightgcn import read_lightgcn
 from dotrec.exceptions import DataError, DataWarning, EmptyDataError
 
 __all__ = ["read_interactions", "read_text", "FileFormat"]
 
 _log = logging.getLogger(__name__)
 
-FileFormat = Literal["auto", "csv", "parquet", "ml-100k", "ml-1m", "ml-latest-small"]
+FileFormat = Literal["auto", "csv", "parquet", "ml-100k", "ml-1m", "ml-latest-small", "lightgcn"]
 
 # Layouts of the MovieLens rating files: separator, header, column roles.
 _LAYOUTS = {
@@ -112,7 +113,10 @@ def read_interactions(
         path: a CSV/TSV/``.dat`` file or a ``.parquet`` file.
         format: ``"auto"`` picks by name (``u.data``, ``*.base``/``*.test``:
             MovieLens 100K, tab separated; ``ratings.dat``: MovieLens 1M, ``::``;
-            ``.parquet``) and otherwise reads delimited text.
+            ``.parquet``) and otherwise reads delimited text. ``"lightgcn"``
+            reads one line per user, ``user item item ...`` (see
+            :func:`~dotrec.data.read_lightgcn`); only ``encoding`` and
+            ``duplicates`` apply to it.
         sep: the separator; sniffed from the first lines when None.
         header: whether the first line names the columns; when None, it is a
             header if it names a known column (``user_id``, ``userId``, ``item``,
@@ -146,6 +150,10 @@ def read_interactions(
     if path.is_dir():
         raise DataError(f"{path} is a folder; give the ratings file inside it, or a dataset name.")
     format = _detect_format(path) if format == "auto" else format
+    if format == "lightgcn":
+        if min_rating is not None:
+            raise DataError(f"{path}: the LightGCN format has no ratings; drop min_rating.")
+        return read_lightgcn(path, encoding=encoding, duplicates=duplicates)
     names = {
         "user": user_col,
         "item": item_col,

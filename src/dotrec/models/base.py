@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -98,6 +99,8 @@ class Recommender(ABC):
     config_class: ClassVar[type]
     score_kind: ClassVar[str] = "score"
     """What a score means, in words; shown in output and docs."""
+    predicts_ratings: ClassVar[bool] = False
+    """True when scores are predicted ratings, so RMSE and MAE apply."""
 
     def __init__(self, **config: Any):
         self.config = self.config_class(**config)
@@ -113,11 +116,21 @@ class Recommender(ABC):
 
     # --- fitting ----------------------------------------------------------------
 
-    def fit(self, interactions: Interactions, *, show_progress: bool = False) -> Recommender:
+    def fit(
+        self,
+        interactions: Interactions,
+        validation: Interactions | None = None,
+        *,
+        show_progress: bool = False,
+    ) -> Recommender:
         """Train on ``interactions``; returns ``self``.
 
         Only the users and items present in ``interactions`` enter the model's
         vocabularies.
+
+        ``validation``, held-out interactions, is used by models trained in
+        epochs (see their ``early_stopping_metric``) to keep the weights of
+        the epoch that ranks it best; other models accept it and ignore it.
 
         When training fails (for example with
         :class:`~dotrec.exceptions.TrainingDivergedError`), the model is left
@@ -137,6 +150,10 @@ class Recommender(ABC):
             raise EmptyDataError(
                 f"{interactions.source}: the input contains no positive interactions."
             )
+        if validation is not None and not isinstance(validation, Interactions):
+            raise TypeError(
+                f"validation must be an Interactions or None, got {type(validation).__name__}"
+            )
         data = interactions.compact()
         self.users, self.items = data.users, data.items
         self.seen = data.user_items()
@@ -147,7 +164,12 @@ class Recommender(ABC):
             "source": data.source,
         }
         try:
-            self._fit(data, show_progress=show_progress)
+            if "validation" in inspect.signature(self._fit).parameters:
+                self._fit(data, show_progress=show_progress, validation=validation)
+            else:
+                if validation is not None:
+                    _log.info("%s trains without validation; ignoring it", self.name)
+                self._fit(data, show_progress=show_progress)
         except BaseException:
             # Never leave half-trained (possibly NaN) parameters looking fitted.
             self.users = self.items = self.seen = self.item_counts = None
@@ -163,8 +185,14 @@ class Recommender(ABC):
         return self
 
     @abstractmethod
-    def _fit(self, data: Interactions, show_progress: bool) -> None:
-        """Learn the parameters from compacted interactions."""
+    def _fit(
+        self, data: Interactions, show_progress: bool, validation: Interactions | None = None
+    ) -> None:
+        """Learn the parameters from compacted interactions.
+
+        Models that use validation data declare the ``validation`` parameter;
+        :meth:`fit` passes it only to those.
+        """
 
     @abstractmethod
     def _score_users(self, user_idx: torch.Tensor) -> torch.Tensor:

@@ -1,34 +1,51 @@
-"""Matrix factorization trained with binary cross-entropy against sampled negatives."""
+"""Matrix factorization trained by mini-batches: BCE, BPR, sampled softmax or MSE."""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass, fields
+from typing import Literal
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
 
+from dotrec import losses
 from dotrec.artifact import register
 from dotrec.data import Interactions
 from dotrec.exceptions import DataWarning
+from dotrec.metrics import METRICS
+from dotrec.models._mf_module import MFModule, PairLogits
 from dotrec.models.base import Recommender
-from dotrec.sampling import UniformSampler
+from dotrec.ranking import overlap_mask, rank_users, to_model_space
+from dotrec.sampling import (
+    SAMPLERS,
+    HardNegativeSampler,
+    InBatchSampler,
+    NegativeSampler,
+    PopularitySampler,
+    UniformSampler,
+)
 from dotrec.training import (
+    EarlyStopping,
     FitLog,
     check_finite_parameters,
     epoch_loop,
+    parse_metric,
     resolve_device,
     seeded_generators,
     thread_count,
 )
 
-__all__ = ["MFConfig", "MFModule", "MatrixFactorization", "PairLogits"]
+__all__ = ["BPR", "BPRConfig", "MFConfig", "MFModule", "MatrixFactorization", "PairLogits"]
 
 _log = logging.getLogger(__name__)
+
+Loss = Literal["bce", "bpr", "softmax", "mse"]
+Sampler = Literal["uniform", "popularity", "in-batch", "hard"]
+LOSSES = ("bce", "bpr", "softmax", "mse")
 
 
 @dataclass
@@ -43,7 +60,7 @@ class MFConfig:
     embedding_dim: int = 64
     """Length of each user and item vector."""
     epochs: int = 30
-    """Passes over the training rows."""
+    """Passes over the training rows (fewer when early stopping ends training)."""
     lr: float = 0.02
     """AdamW learning rate (tuned together with ``batch_size``: a larger batch
     takes a larger rate)."""
@@ -55,8 +72,8 @@ class MFConfig:
     weight_decay: float = 0.0
     """AdamW's decoupled weight decay, applied to every parameter each step."""
     n_negatives: int = 4
-    """Sampled negatives per training row, drawn uniformly from the items the
-    user has not interacted with."""
+    """Sampled negatives per training row, drawn by ``sampler`` from the items
+    the user has not interacted with (not used by ``loss="mse"``)."""
     batch_size: int = 16384
     """Training rows per step (each with its ``n_negatives``). Larger batches
     mean fewer, cheaper-per-row steps on the CPU."""
@@ -70,6 +87,38 @@ class MFConfig:
     """Torch CPU threads during fit; None keeps Torch's setting. A seed gives
     identical models for the same thread count; another count may change the
     last bits of the sums."""
+    loss: Loss = "bce"
+    """``"bce"``: binary cross-entropy, positives 1 and negatives 0 (rows
+    labelled 0 are observed negatives); ``"bpr"``: pairwise, each positive
+    above each of its negatives; ``"softmax"``: each positive against its
+    negatives in a softmax, with the log-Q correction; ``"mse"``: explicit
+    ratings, squared error to the ``rating`` column, no negatives. The other
+    defaults suit ``"bce"``; MSE wants a larger ``l2``: on MovieLens 100K,
+    test RMSE 0.90 with ``l2=0.1`` against 1.11 with the default."""
+    sampler: Sampler = "uniform"
+    """How negatives are drawn (see :mod:`dotrec.sampling`): ``"uniform"``
+    over the user's non-positives, ``"popularity"`` in proportion to
+    ``count ** popularity_alpha``, ``"in-batch"`` from other rows of the
+    batch, ``"hard"`` the top-scored of a uniform pool."""
+    popularity_alpha: float = 0.75
+    """Exponent of the item counts for ``sampler="popularity"``."""
+    hard_pool: int = 32
+    """Uniform candidates per row scored for ``sampler="hard"`` (at least
+    ``n_negatives``)."""
+    logq_correction: bool = True
+    """For ``loss="softmax"``: subtract ``log(n_negatives * q)`` from each
+    negative's logit, q the sampler's probability of the draw, so the loss
+    estimates a softmax over the whole catalogue (no correction for the hard
+    sampler, whose q is unknown)."""
+    early_stopping_metric: str = "ndcg@10"
+    """Ranking metric (``NAME@K``, NAME from :data:`dotrec.metrics.METRICS`)
+    computed on the ``validation`` data given to ``fit``; the weights of the
+    epoch with its highest value are kept."""
+    patience: int | None = 5
+    """Evaluations without improvement before training stops; None trains
+    every epoch (and still keeps the best one)."""
+    eval_every: int = 2
+    """Epochs between evaluations on the validation data."""
 
     def to_dict(self) -> dict:
         """The settings as a plain dict."""
@@ -85,144 +134,63 @@ class MFConfig:
         return cls(**values)
 
     def __post_init__(self) -> None:
-        for name in ("embedding_dim", "epochs", "batch_size"):
+        for name in ("embedding_dim", "epochs", "batch_size", "hard_pool", "eval_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if self.n_negatives < 0:
             raise ValueError(f"n_negatives must be non-negative, got {self.n_negatives!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {self.sampler!r}")
+        if not (math.isfinite(self.popularity_alpha) and self.popularity_alpha >= 0):
+            raise ValueError(f"popularity_alpha must be >= 0, got {self.popularity_alpha!r}")
+        if self.sampler == "hard" and self.hard_pool < self.n_negatives:
+            raise ValueError(
+                f"hard_pool ({self.hard_pool}) must be at least n_negatives ({self.n_negatives})"
+            )
+        if self.patience is not None and int(self.patience) < 1:
+            raise ValueError(f"patience must be at least 1 or None, got {self.patience!r}")
+        parse_metric(self.early_stopping_metric)
 
 
-class PairLogits(torch.autograd.Function):
-    """``<P[u], Q[i]> + b_u + b_i`` for users (B,) and items (B,) or (B, M), fused.
-
-    ``PairLogits.apply(P, Q, b_user, b_item, user_idx, item_idx)``, with bias
-    tables of shape (n, 1): the values and gradients of gathering the rows with
-    ``index_select`` and multiplying them, without ever building (or, in the
-    backward pass, scattering) the (B, M, dim) tensor of gathered rows.
-
-    The distinct (user, item) pairs of the batch are sorted by item into a CSR
-    pattern of shape (n_items, n_users). The dot products are one sampled
-    matrix product over that pattern (``torch.sparse.sampled_addmm``). Each
-    table's gradient is a weighted ``embedding_bag`` sum of the other table's
-    rows: per item over the pattern, per batch row for the users. On the CPU
-    this forward and backward pass is about 3.5 times faster than gathering
-    with ``index_select``; on other devices the dot products are taken from
-    gathered rows.
-    """
-
-    sampled_dots: bool | None = None
-    """Take the dot products with ``sampled_addmm`` (True) or from gathered rows
-    (False); None: ``sampled_addmm`` on the CPU only."""
-
-    @staticmethod
-    def forward(ctx, user_weight, item_weight, user_bias, item_bias, user_idx, item_idx):
-        n_users, n_items = user_weight.shape[0], item_weight.shape[0]
-        items = item_idx if item_idx.dim() == 2 else item_idx.unsqueeze(1)  # (B, M)
-        flat_items = items.reshape(-1)
-        # Distinct pairs, sorted by item, then user: the rows of a CSR pattern.
-        key = flat_items * n_users + user_idx.repeat_interleave(items.shape[1])
-        if n_users * n_items <= torch.iinfo(torch.int32).max:
-            key = key.int()  # sorts faster
-        pairs, inverse = torch.unique(key, return_inverse=True)
-        pair_users = pairs.remainder(n_users).long()
-        counts = torch.bincount(pairs.div(n_users, rounding_mode="floor"), minlength=n_items)
-        crow = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-        sampled = PairLogits.sampled_dots
-        if sampled is None:
-            sampled = user_weight.device.type == "cpu"
-        if sampled:
-            dots = _sampled_dots(item_weight, user_weight, crow, pair_users)[inverse]
-        else:
-            users_vec = user_weight.index_select(0, user_idx).unsqueeze(1)
-            items_vec = item_weight.index_select(0, flat_items).view(*items.shape, -1)
-            dots = torch.linalg.vecdot(users_vec, items_vec).reshape(-1)
-        logits = dots.view(items.shape) + user_bias.view(-1).index_select(0, user_idx).unsqueeze(1)
-        logits += item_bias.view(-1).index_select(0, flat_items).view(items.shape)
-        ctx.save_for_backward(user_weight, item_weight, user_idx, items, inverse, pair_users, crow)
-        return logits.view(item_idx.shape)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        user_weight, item_weight, user_idx, items, inverse, pair_users, crow = ctx.saved_tensors
-        n_users, n_items = user_weight.shape[0], item_weight.shape[0]
-        grad = grad.reshape(items.shape).to(user_weight.dtype).contiguous()
-        flat_items, flat_grad = items.reshape(-1), grad.reshape(-1)
-        grad_user = grad_item = grad_user_bias = grad_item_bias = None
-        if ctx.needs_input_grad[0]:
-            # batch row b: sum_m grad[b, m] * Q[items[b, m]], then added up per user
-            rows = F.embedding_bag(items, item_weight, mode="sum", per_sample_weights=grad)
-            grad_user = torch.zeros_like(user_weight).index_add_(0, user_idx, rows)
-        if ctx.needs_input_grad[1]:
-            # item j: sum over its pairs (u, j) of (summed grad of the pair) * P[u]
-            pair_grad = flat_grad.new_zeros(len(pair_users)).index_add_(0, inverse, flat_grad)
-            grad_item = F.embedding_bag(pair_users, user_weight, crow[:-1], mode="sum",
-                                        per_sample_weights=pair_grad)
-        if ctx.needs_input_grad[2]:
-            grad_user_bias = grad.new_zeros(n_users).index_add_(0, user_idx, grad.sum(1))
-            grad_user_bias = grad_user_bias.unsqueeze(1)
-        if ctx.needs_input_grad[3]:
-            grad_item_bias = grad.new_zeros(n_items).index_add_(0, flat_items, flat_grad)
-            grad_item_bias = grad_item_bias.unsqueeze(1)
-        return grad_user, grad_item, grad_user_bias, grad_item_bias, None, None
-
-
-def _sampled_dots(rows: torch.Tensor, cols: torch.Tensor, crow: torch.Tensor,
-                  col_idx: torch.Tensor) -> torch.Tensor:
-    """``<rows[r], cols[c]>`` for each entry (r, c) of a CSR pattern (sorted, distinct)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
-        pattern = torch.sparse_csr_tensor(crow, col_idx, rows.new_zeros(len(col_idx)),
-                                          (rows.shape[0], cols.shape[0]), check_invariants=False)
-        return torch.sparse.sampled_addmm(pattern, rows, cols.T, beta=0.0).values()
-
-
-class MFModule(nn.Module):
-    """score(u, i) = <p_u, q_i> + b_u + b_i, for any batch shape of pairs."""
-
-    def __init__(self, n_users: int, n_items: int, embedding_dim: int):
-        super().__init__()
-        self.user_embedding = nn.Embedding(n_users, embedding_dim)
-        self.item_embedding = nn.Embedding(n_items, embedding_dim)
-        self.user_bias = nn.Embedding(n_users, 1)
-        self.item_bias = nn.Embedding(n_items, 1)
-
-    def reset_parameters(self, std: float, generator: torch.Generator) -> None:
-        with torch.no_grad():
-            for table in (self.user_embedding, self.item_embedding):
-                table.weight.normal_(0.0, std, generator=generator)
-            self.user_bias.weight.zero_()
-            self.item_bias.weight.zero_()
-
-    def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
-        """Logits for users (B,) against items (B,) or (B, M); returns (B,) or (B, M)."""
-        return PairLogits.apply(self.user_embedding.weight, self.item_embedding.weight,
-                                self.user_bias.weight, self.item_bias.weight, user_idx, item_idx)
-
-    def full_scores(self, user_idx: torch.Tensor) -> torch.Tensor:
-        """Logits (B, n_items) of every item for users (B,)."""
-        users = self.user_embedding.weight[user_idx]
-        return (users @ self.item_embedding.weight.T + self.user_bias.weight[user_idx]
-                + self.item_bias.weight.T)
+_DRAWN = {
+    "uniform": "uniformly sampled",
+    "popularity": "popularity-sampled",
+    "in-batch": "in-batch",
+    "hard": "hard (top-scored) sampled",
+}
 
 
 @register
 class MatrixFactorization(Recommender):
-    """Biased matrix factorization for implicit feedback, trained with BCE.
+    """Biased matrix factorization, trained with BCE, BPR, sampled softmax or MSE.
 
-    The score of a (user, item) pair is ``<p_u, q_i> + b_u + b_i``. Training
-    minimises ``torch.nn.BCEWithLogitsLoss`` with AdamW over mini-batches: each
-    observed positive has label 1; each row labelled 0 in the data is an
-    observed negative; and ``n_negatives`` items per row are drawn uniformly
-    from the items that user has not interacted with, with label 0.
+    The score of a (user, item) pair is ``<p_u, q_i> + b_u + b_i``, trained
+    with AdamW over mini-batches of training rows. ``loss`` picks the
+    objective (:mod:`dotrec.losses`) and ``sampler`` how the negatives of each
+    row are drawn (:mod:`dotrec.sampling`), never among the user's positives:
 
-    What a score is: a logit of "observed" against that uniform sampling
-    distribution of negatives. It ranks items well, but ``sigmoid(score)`` is
-    not the probability that the user interacts with the item: it depends on
-    ``n_negatives`` and on how negatives were drawn. Calibrate on held-out data
-    when a probability is needed.
+    - ``"bce"`` (default): ``torch.nn.BCEWithLogitsLoss`` with label 1 for
+      each positive, 0 for each row labelled 0 in the data (an observed
+      negative) and for ``n_negatives`` sampled items per row. A score is a
+      logit of "observed" against that sampling distribution: it ranks well,
+      but ``sigmoid(score)`` is not the probability that the user interacts
+      with the item. Calibrate on held-out data when a probability is needed.
+    - ``"bpr"``: each positive row against its sampled negatives, pairwise
+      (Rendle et al., UAI 2009). Scores only order a user's items.
+    - ``"softmax"``: each positive against its negatives in a softmax, the
+      negatives' logits corrected by ``log(n * q)`` (Yi et al., RecSys 2019),
+      so scores approximate logits of a softmax over the catalogue.
+    - ``"mse"``: explicit ratings; the squared error of the score to the
+      ``rating`` of every row, no negatives. Scores are predicted ratings.
+
+    With ``validation`` data, ``fit`` ranks it every ``eval_every`` epochs,
+    stops after ``patience`` evaluations without improvement of
+    ``early_stopping_metric`` and keeps the best epoch's weights; the record
+    is in ``fit_info["validation"]``.
 
     Model after Koren, Bell and Volinsky, "Matrix Factorization Techniques for
     Recommender Systems" (IEEE Computer, 2009), with the pointwise
@@ -239,78 +207,223 @@ class MatrixFactorization(Recommender):
 
     name = "mf"
     config_class = MFConfig
-    score_kind = "logit against uniformly sampled negatives (not a probability)"
 
     def __init__(self, **config):
         super().__init__(**config)
         self.module: MFModule | None = None
 
     @property
+    def score_kind(self) -> str:  # type: ignore[override]  # depends on the loss
+        """What a score means under this model's loss and sampler."""
+        loss = self.config.loss
+        if loss == "mse":
+            return "predicted rating"
+        if loss == "bpr":
+            return "BPR preference score (only the order within a user's list means anything)"
+        if loss == "softmax":
+            return "logit of a softmax over the catalogue (not a probability)"
+        return f"logit against {_DRAWN[self.config.sampler]} negatives (not a probability)"
+
+    @property
+    def predicts_ratings(self) -> bool:  # type: ignore[override]  # depends on the loss
+        """True for ``loss="mse"``: scores are predicted ratings."""
+        return self.config.loss == "mse"
+
+    @property
     def device(self) -> torch.device:
         return resolve_device(self.config.device)
 
-    def _fit(self, data: Interactions, show_progress: bool) -> None:
+    def _fit(
+        self, data: Interactions, show_progress: bool, validation: Interactions | None = None
+    ) -> None:
         cfg = self.config
         device = self.device
         _, generator = seeded_generators(cfg.seed, device)
         cpu_generator = torch.Generator().manual_seed(cfg.seed)
         self.module = MFModule(data.n_users, data.n_items, cfg.embedding_dim).to(device)
         self.module.reset_parameters(cfg.init_std, cpu_generator)
+        user_idx, item_idx, target = self._training_rows(data, device)
+        if cfg.loss == "mse":  # item biases start at the mean: factors learn the deviations
+            with torch.no_grad():
+                self.module.item_bias.weight.fill_(target.double().mean().item())
 
-        if cfg.n_negatives == 0 and data.positive.all():
-            raise ValueError(
-                "n_negatives=0 and the data has no observed negatives (rows labelled 0): "
-                "there is nothing to contrast the positives with. Use n_negatives >= 1 "
-                "(command line: --n-negatives)."
-            )
-        sampler = UniformSampler(self.seen, device)
-        saturated = _warn_saturated_users(sampler, data)
-        user_idx = torch.from_numpy(data.user_idx).to(device)
-        item_idx = torch.from_numpy(data.item_idx).to(device)
-        label = torch.from_numpy(data.positive.astype(np.float32)).to(device)
+        sampler = None if cfg.loss == "mse" else self._sampler(device)
+        masked = sampler is not None and not sampler.fills_every_slot
+        if sampler is not None:
+            _warn_saturated_users(sampler, data)
+        stopping = None if validation is None else self._early_stopping(validation)
         # The fused kernel updates each parameter in one pass (CPU and CUDA).
-        optimizer = torch.optim.AdamW(self.module.parameters(), lr=cfg.lr,
-                                      weight_decay=cfg.weight_decay, fused=True)
-        loss_fn = nn.BCEWithLogitsLoss()
+        optimizer = torch.optim.AdamW(
+            self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
+        )
 
         def run_epoch(epoch: int) -> float:
             order = torch.randperm(len(user_idx), generator=generator, device=device)
             total = torch.zeros((), dtype=torch.float64, device=device)
             for start in range(0, len(order), cfg.batch_size):
                 batch = order[start : start + cfg.batch_size]
-                loss = self._step(user_idx.index_select(0, batch), item_idx.index_select(0, batch),
-                                  label.index_select(0, batch), sampler, generator, optimizer,
-                                  loss_fn, saturated)
-                total += loss * len(batch)  # summed on the device: no sync per step
+                users, items = user_idx.index_select(0, batch), item_idx.index_select(0, batch)
+                loss, penalty = self._step(
+                    users, items, target.index_select(0, batch), sampler, generator, masked
+                )
+                optimizer.zero_grad(set_to_none=True)
+                (loss + cfg.l2 * penalty).backward()
+                optimizer.step()
+                total += loss.detach() * len(batch)  # summed on the device: no sync per step
             check_finite_parameters(dict(self.module.named_parameters()), epoch, cfg.lr)
             return total.item() / len(order)
 
         start = time.perf_counter()
         with thread_count(cfg.num_threads) as threads:
-            losses = epoch_loop(run_epoch, cfg.epochs, lr=cfg.lr, show_progress=show_progress,
-                                desc="mf")
-        log = FitLog(losses, time.perf_counter() - start, threads, str(device), cfg.seed)
+            losses_ = epoch_loop(
+                run_epoch,
+                cfg.epochs,
+                lr=cfg.lr,
+                show_progress=show_progress,
+                desc=self.name,
+                after_epoch=stopping,
+            )
+            if stopping is not None:
+                stopping.restore()
+        log = FitLog(losses_, time.perf_counter() - start, threads, str(device), cfg.seed)
         self.fit_info.update(log.to_dict())
+        if stopping is not None:
+            self.fit_info["validation"] = stopping.to_dict()
 
-    def _step(self, users, items, labels, sampler, generator, optimizer, loss_fn,
-              saturated: bool) -> torch.Tensor:
+    def _training_rows(self, data: Interactions, device: torch.device):
+        """The (user, item, target) rows the loss trains on, as tensors on ``device``.
+
+        BCE uses every row with its label; BPR and softmax the positive rows
+        (rows labelled 0 can still be drawn as negatives); MSE every row with
+        its rating.
+        """
         cfg = self.config
-        negatives = sampler.sample(users, cfg.n_negatives, generator)
-        candidates = torch.cat([items.unsqueeze(1), negatives], 1)  # (B, 1 + n)
-        targets = torch.cat([labels.unsqueeze(1), labels.new_zeros(negatives.shape)], 1)
-        if saturated:  # users who saw every item have no negatives (-1) to contribute
-            valid = candidates >= 0
-            candidates = candidates.clamp(min=0)
-            loss = loss_fn(self.module(users, candidates)[valid], targets[valid])
-            penalty_items = candidates[valid]
+        if cfg.loss == "mse":
+            if data.rating is None:
+                raise ValueError(
+                    f"{data.source}: loss='mse' learns explicit ratings, but the data has no "
+                    "rating column. Read a file with ratings (--rating-col), or use another loss."
+                )
+            target = data.rating.astype(np.float32)
+            rows = np.ones(len(data), dtype=bool)
+        elif cfg.loss == "bce":
+            if cfg.n_negatives == 0 and data.positive.all():
+                raise ValueError(
+                    "n_negatives=0 and the data has no observed negatives (rows labelled 0): "
+                    "there is nothing to contrast the positives with. Use n_negatives >= 1 "
+                    "(command line: --n-negatives)."
+                )
+            target = data.positive.astype(np.float32)
+            rows = np.ones(len(data), dtype=bool)
         else:
-            loss = loss_fn(self.module(users, candidates), targets)
-            penalty_items = candidates
-        loss_total = loss + cfg.l2 * self._l2_penalty(users, penalty_items)
-        optimizer.zero_grad(set_to_none=True)
-        loss_total.backward()
-        optimizer.step()
-        return loss.detach()
+            if cfg.n_negatives < 1:
+                raise ValueError(
+                    f"loss={cfg.loss!r} ranks each positive above sampled negatives, so it needs "
+                    "n_negatives >= 1 (command line: --n-negatives)."
+                )
+            rows = data.positive
+            target = np.ones(int(rows.sum()), dtype=np.float32)
+        return (
+            torch.from_numpy(data.user_idx[rows]).to(device),
+            torch.from_numpy(data.item_idx[rows]).to(device),
+            torch.from_numpy(np.ascontiguousarray(target)).to(device),
+        )
+
+    def _sampler(self, device: torch.device) -> NegativeSampler:
+        cfg = self.config
+        if cfg.sampler == "popularity":
+            return PopularitySampler(self.seen, self.item_counts, cfg.popularity_alpha, device)
+        if cfg.sampler == "in-batch":
+            return InBatchSampler(self.seen, self.item_counts, device)
+        if cfg.sampler == "hard":
+            return HardNegativeSampler(self.seen, self._pool_scores, cfg.hard_pool, device)
+        return UniformSampler(self.seen, device)
+
+    def _step(
+        self, users, items, target, sampler, generator, masked: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of one batch and its L2 penalty (the caller steps the optimizer)."""
+        cfg = self.config
+        if sampler is None:  # MSE: the rows themselves, no negatives
+            loss = losses.mse(self.module(users, items), target)
+            return loss, self._l2_penalty(users, items)
+
+        negatives = sampler.sample(users, cfg.n_negatives, generator, items)
+        candidates = torch.cat([items.unsqueeze(1), negatives], 1)  # (B, 1 + n)
+        mask = penalty_items = None
+        if masked:  # slots without a negative (-1) take no part in the loss
+            mask = negatives >= 0
+            candidates = candidates.clamp(min=0)
+            penalty_items = torch.cat([items, negatives[mask]])
+        logits = self.module(users, candidates)
+        positive, negative = logits[:, 0], logits[:, 1:]
+        if cfg.loss == "bce":
+            loss = losses.bce(positive, negative, mask, label=target)
+        elif cfg.loss == "bpr":
+            loss = losses.bpr(positive, negative, mask)
+        else:
+            log_q = self._log_q(sampler, users, negatives, mask) if cfg.logq_correction else None
+            loss = losses.sampled_softmax(positive, negative, mask, log_q_negative=log_q)
+        penalty_items = candidates if penalty_items is None else penalty_items
+        return loss, self._l2_penalty(users, penalty_items)
+
+    def _pool_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores (B, P) of the hard sampler's pools, without gradients.
+
+        From the full score rows of the batch's distinct users when those fit
+        in 2**24 values (one matrix product, then a gather), else pair by pair.
+        """
+        n_items = self.module.item_embedding.num_embeddings
+        distinct, row = torch.unique(users, return_inverse=True)
+        if len(distinct) * n_items > 2**24:
+            return self.module(users, items)
+        at = row.unsqueeze(1) * n_items + items  # flat positions in the score rows
+        return self.module.full_scores(distinct).view(-1)[at.view(-1)].view(items.shape)
+
+    @staticmethod
+    def _log_q(sampler, users, negatives, mask) -> torch.Tensor | None:
+        """``log(n * q)`` of each drawn negative (B, n), or None when q is unknown."""
+        log_q = sampler.log_prob(users, negatives.clamp(min=0))
+        if log_q is None:
+            return None
+        log_q = (log_q + math.log(negatives.shape[1])).float()
+        return log_q if mask is None else log_q.masked_fill(~mask, 0.0)
+
+    def _early_stopping(self, validation: Interactions) -> EarlyStopping:
+        """Rank ``validation``'s positives by the current weights, through dotrec.ranking."""
+        cfg = self.config
+        metric, k = parse_metric(cfg.early_stopping_metric)
+        positives = validation.subset(validation.positive)
+        user_idx, item_idx, _ = to_model_space(self.users, self.items, positives)
+        overlap = overlap_mask(self.seen, user_idx, item_idx)
+        if overlap.any():
+            warnings.warn(
+                f"{validation.source}: {int(overlap.sum())} validation (user, item) pairs also "
+                "occur in the training data; they were left out of validation.",
+                DataWarning,
+                stacklevel=4,
+            )
+        user_idx, item_idx = user_idx[~overlap], item_idx[~overlap]
+        if len(user_idx) == 0:
+            raise ValueError(
+                f"{validation.source}: no validation interaction can be ranked (its users are "
+                "not in the training data, or all its pairs are); split the validation data "
+                "from the training data per user, e.g. dotrec.random_split."
+            )
+        name = f"{metric}@{k}"
+
+        def evaluate() -> float:
+            ranked = rank_users(self, user_idx, item_idx, [k], {metric: METRICS[metric]})
+            return ranked.mean(name)
+
+        return EarlyStopping(
+            evaluate,
+            self.module,
+            metric=name,
+            epochs=cfg.epochs,
+            eval_every=cfg.eval_every,
+            patience=cfg.patience,
+        )
 
     def _l2_penalty(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Mean squared norm of the batch's user and item vectors.
@@ -321,8 +434,9 @@ class MatrixFactorization(Recommender):
         """
         module = self.module
         user_count = torch.bincount(users, minlength=module.user_embedding.num_embeddings)
-        item_count = torch.bincount(items.reshape(-1),
-                                    minlength=module.item_embedding.num_embeddings)
+        item_count = torch.bincount(
+            items.reshape(-1), minlength=module.item_embedding.num_embeddings
+        )
         user_sq = module.user_embedding.weight.square().sum(1)
         item_sq = module.item_embedding.weight.square().sum(1)
         return (user_count.to(user_sq.dtype) @ user_sq) / max(len(users), 1) + (
@@ -349,7 +463,52 @@ class MatrixFactorization(Recommender):
         self.module.to(self.device)
 
 
-def _warn_saturated_users(sampler: UniformSampler, data: Interactions) -> bool:
+@dataclass
+class BPRConfig(MFConfig):
+    """Settings of :class:`BPR`: those of :class:`MFConfig`, with BPR's defaults.
+
+    Chosen by a grid on MovieLens 100K (every rating a positive,
+    ``random_split(0.2, seed=0)``) over the vector length, learning rate, L2
+    penalty and negatives per positive: NDCG@10 0.432 (mean of three seeds),
+    where ``loss="bpr"`` with MF's defaults reaches 0.416 and implicit's BPR
+    (128 factors, learning rate 0.01, regularization 0.001, 50 iterations)
+    0.34; about twice the training time of MF's defaults.
+    """
+
+    embedding_dim: int = 128
+    """Length of each user and item vector."""
+    lr: float = 0.01
+    """AdamW learning rate."""
+    l2: float = 0.015
+    """L2 penalty on the embeddings used in each batch."""
+    n_negatives: int = 8
+    """Uniformly sampled negatives per positive, each one BPR pair."""
+    loss: Loss = "bpr"
+    """The pairwise BPR loss (another loss makes this a plain MF)."""
+
+
+@register
+class BPR(MatrixFactorization):
+    """Matrix factorization trained with Bayesian personalised ranking.
+
+    :class:`MatrixFactorization` with ``loss="bpr"`` and defaults chosen for
+    it: each positive is ranked above uniformly sampled non-positives of its
+    user, ``-log sigmoid(s_pos - s_neg)``. Rendle, Freudenthaler, Gantner and
+    Schmidt-Thieme, "BPR: Bayesian Personalized Ranking from Implicit
+    Feedback" (UAI 2009).
+
+    Example:
+        >>> from dotrec.data import Interactions
+        >>> data = Interactions.from_ids(["a", "a", "b", "b", "c"], ["x", "y", "y", "z", "x"])
+        >>> BPR(embedding_dim=4, epochs=2).fit(data).recommend("a", k=5).counts.tolist()
+        [1]
+    """
+
+    name = "bpr"
+    config_class = BPRConfig
+
+
+def _warn_saturated_users(sampler: NegativeSampler, data: Interactions) -> bool:
     """Warn about users who interacted with every item; True when there are any."""
     saturated = sampler.users_without_negatives()
     if len(saturated):

@@ -1,15 +1,16 @@
-"""Negative samplers: tensor code that never draws a user's known positives."""
+"""Uniform sampling over each user's non-positives."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["UniformSampler"]
+from dotrec.sampling._positives import TABLE_BYTES, Membership, csr_positives
 
-TABLE_BYTES = 64 * 2**20
-"""Default memory limit of the lookup table of non-positives (see UniformSampler)."""
+__all__ = ["UniformSampler"]
 
 
 class UniformSampler:
@@ -34,10 +35,14 @@ class UniformSampler:
       ``r + #{j : q_j <= r}``, one binary search over a global sorted key.
       Memory is proportional to the number of positives.
 
+    :meth:`is_positive` and :meth:`log_prob` look pairs up in a bitmap of
+    positives when it fits in ``table_bytes``, else by binary search.
+
     Args:
         user_items: CSR matrix of shape (n_users, n_items) of known positives.
         device: where samples are made.
-        table_bytes: the largest lookup table to build; 0 always searches.
+        table_bytes: the largest lookup table (or bitmap) to build; 0 always
+            searches.
 
     Example:
         >>> import scipy.sparse as sp
@@ -46,6 +51,8 @@ class UniformSampler:
         >>> g = torch.Generator().manual_seed(0)
         >>> sorted(set(sampler.sample(torch.zeros(200, dtype=torch.long), 1, g).flatten().tolist()))
         [1, 3]
+        >>> sampler.log_prob(torch.tensor([0, 0]), torch.tensor([1, 2])).exp().tolist()  # 1/2, 0
+        [0.5, 0.0]
     """
 
     def __init__(
@@ -54,9 +61,7 @@ class UniformSampler:
         device: torch.device | str = "cpu",
         table_bytes: int = TABLE_BYTES,
     ):
-        matrix = sp.csr_array(user_items)
-        matrix.sum_duplicates()
-        matrix.sort_indices()
+        matrix = csr_positives(user_items)
         n_users, n_items = matrix.shape
         indptr = matrix.indptr.astype(np.int64)
         degree = np.diff(indptr)
@@ -66,6 +71,10 @@ class UniformSampler:
         self.device = torch.device(device)
         self.n_negatives_available = torch.from_numpy(available).to(self.device)
         self._saturated = bool((available == 0).any())
+        self.positives = matrix
+        """The known positives: CSR, sorted and distinct column indices."""
+        self._table_bytes = table_bytes
+        self._membership: Membership | None = None
         self._table = self._keys = None
         item_dtype = np.int16 if n_items <= np.iinfo(np.int16).max else np.int32
         table_size = int(available.sum()) + 1
@@ -90,33 +99,75 @@ class UniformSampler:
         """``"table"`` or ``"search"``: how the r-th non-positive is found."""
         return "table" if self._table is not None else "search"
 
+    @property
+    def fills_every_slot(self) -> bool:
+        """True when every slot holds a negative (no user has every item)."""
+        return not self._saturated
+
     def users_without_negatives(self) -> np.ndarray:
         """Indices of users who have interacted with every item."""
         return np.flatnonzero(self.n_negatives_available.cpu().numpy() == 0)
 
-    def sample(self, user_idx: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    def is_positive(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        """Bool tensor shaped like ``item_idx`` (B,) or (B, M): which pairs are positives."""
+        return self.membership(user_idx, item_idx)
+
+    @property
+    def membership(self) -> Membership:
+        """The positives as a bitmap or sorted keys, built on first use."""
+        if self._membership is None:
+            self._membership = Membership(self.positives, self.device, self._table_bytes)
+        return self._membership
+
+    def sample(
+        self,
+        user_idx: torch.Tensor,
+        n: int,
+        generator: torch.Generator,
+        item_idx: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Draw ``n`` negatives for each user, with replacement.
 
         Args:
             user_idx: int64 tensor of shape (B,) on the sampler's device.
             n: negatives per user.
             generator: the source of randomness, on the same device.
+            item_idx: the batch's positive items; not used by this sampler.
 
         Returns:
             int64 tensor of shape (B, n); -1 for a user with no non-positive item.
         """
         available = self.n_negatives_available.index_select(0, user_idx).unsqueeze(1)
         # float64 keeps floor(u * available) uniform for catalogues of any size
-        u = torch.rand(len(user_idx), n, generator=generator, device=self.device,
-                       dtype=torch.float64)
+        u = torch.rand(
+            len(user_idx), n, generator=generator, device=self.device, dtype=torch.float64
+        )
         r = torch.minimum((u * available).long(), (available - 1).clamp(min=0))
-        if self._table is not None:
-            at = self._offset.index_select(0, user_idx).unsqueeze(1) + r
-            items = self._table.index_select(0, at.view(-1)).view(at.shape).long()
-        else:
-            base = user_idx.unsqueeze(1) * (self.n_items + 1)
-            below = torch.searchsorted(self._keys, base + r, right=True)
-            items = r + below - self._start.index_select(0, user_idx).unsqueeze(1)
+        items = self.nth_non_positive(user_idx.unsqueeze(1), r)
         if not self._saturated:
             return items
         return torch.where(available > 0, items, torch.full_like(items, -1))
+
+    def nth_non_positive(self, user_idx: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """The ``r``-th (0-based) item each user has not interacted with.
+
+        ``user_idx`` broadcasts against ``r``; ``r`` must be below the user's
+        number of non-positives (the result is undefined otherwise).
+        """
+        start = self._offset if self._table is not None else self._start
+        start = start.index_select(0, user_idx.reshape(-1)).view(user_idx.shape)
+        if self._table is not None:
+            at = start + r
+            return self._table.index_select(0, at.reshape(-1)).view(at.shape).long()
+        below = torch.searchsorted(self._keys, user_idx * (self.n_items + 1) + r, right=True)
+        return r + below - start
+
+    def log_prob(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        """Log-probability that one draw for ``user_idx[b]`` gives ``item_idx[b, ...]``.
+
+        ``-log(n_items - degree)`` for a non-positive item, ``-inf`` for a
+        positive (it is never drawn); float64, shaped like ``item_idx``.
+        """
+        available = self.n_negatives_available[user_idx].double()
+        value = (-available.log()).view(-1, *([1] * (item_idx.dim() - 1))).expand(item_idx.shape)
+        return value.masked_fill(self.is_positive(user_idx, item_idx), -math.inf)
