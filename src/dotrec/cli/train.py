@@ -62,8 +62,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
         "--threads",
         dest="num_threads",
         type=int,
-        help="Torch CPU threads (default: Torch's). A seed reproduces a model exactly for one "
-        "thread count; another count may change the last bits",
+        help="Torch CPU threads (mf and bpr default: 1; others: Torch's). A seed reproduces a "
+        "model exactly for one thread count; another count may change the last bits",
     )
     hyper.add_argument(
         "--set",

@@ -83,10 +83,13 @@ class MFConfig:
     """Seed of initialisation, shuffling and sampling."""
     device: str = "auto"
     """``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``."""
-    num_threads: int | None = None
-    """Torch CPU threads during fit; None keeps Torch's setting. A seed gives
-    identical models for the same thread count; another count may change the
-    last bits of the sums."""
+    num_threads: int | None = 1
+    """Torch CPU threads during fit; None keeps Torch's setting. One by default:
+    each step's tensors are small, so on MovieLens-sized data a second thread
+    saves little, and when other processes compete for the cores, threads
+    waiting on each other make a fit many times slower. A seed gives identical
+    models for the same thread count; another count may change the last bits
+    of the sums."""
     loss: Loss = "bce"
     """``"bce"``: binary cross-entropy, positives 1 and negatives 0 (rows
     labelled 0 are observed negatives); ``"bpr"``: pairwise, each positive
