@@ -4,7 +4,8 @@ A folder holds ``model.json`` (format version, dotrec version, model name,
 config, training record, checksums), ``vocab.json`` (raw user and item IDs in
 index order) and ``weights.safetensors`` (learned tensors, each user's seen
 items, item counts), and may hold more files, such as the ``run.toml`` that
-``dotrec train`` records, each listed with its checksum in ``model.json``.
+``dotrec train`` records and the ``calibration.json`` of a calibrated model
+(:mod:`dotrec.calibration`), each listed with its checksum in ``model.json``.
 It is written to a temporary sibling folder and swapped
 into place, so a killed write leaves the previous model intact. Loading reads
 no pickle and runs no code from the folder.
@@ -33,11 +34,21 @@ from dotrec.exceptions import ModelFileError, TrainingDivergedError
 if TYPE_CHECKING:
     from dotrec.models.base import Recommender
 
-__all__ = ["FORMAT_VERSION", "ModelFileError", "load_model", "register", "save_model"]
+__all__ = [
+    "CALIBRATION_FILE",
+    "FORMAT_VERSION",
+    "ModelFileError",
+    "load_model",
+    "register",
+    "replace_files",
+    "save_model",
+]
 
 FORMAT_VERSION = 1
 _REGISTRY: dict[str, type] = {}
 _FILES = ("model.json", "vocab.json", "weights.safetensors")
+CALIBRATION_FILE = "calibration.json"
+"""The calibrator of a calibrated model, as JSON (see :mod:`dotrec.calibration`)."""
 
 
 def register(cls: type) -> type:
@@ -91,7 +102,7 @@ def save_model(
             )
     extra_files = dict(extra_files or {})
     for name in extra_files:
-        if name in _FILES or name != Path(name).name or name.startswith("."):
+        if name in (*_FILES, CALIBRATION_FILE) or name != Path(name).name or name.startswith("."):
             raise ValueError(f"extra_files: {name!r} is not a free plain file name")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
@@ -105,6 +116,8 @@ def save_model(
         _write_json(
             tmp / "vocab.json", {"users": model.users.to_list(), "items": model.items.to_list()}
         )
+        if getattr(model, "calibrator", None) is not None:
+            extra_files[CALIBRATION_FILE] = json.dumps(model.calibrator.to_dict())
         for name, text in extra_files.items():
             (tmp / name).write_text(text, encoding="utf-8")
         meta = {
@@ -124,6 +137,47 @@ def save_model(
         _write_json(tmp / "model.json", meta)
         for file in tmp.iterdir():
             os.chmod(file, 0o666 & ~_umask())
+        _swap_into_place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def replace_files(path: str | Path, files: dict[str, str | None]) -> Path:
+    """Write (or, for None, remove) extra text files of a model folder, atomically.
+
+    The folder is copied beside itself, changed there, its ``model.json``
+    checksums updated, and swapped into place, so a killed write leaves the
+    previous folder intact; the weights and the other files stay byte for byte.
+
+    Args:
+        path: an existing model folder.
+        files: file name -> new text, or None to remove the file.
+
+    Raises:
+        ModelFileError: ``path`` is not a complete model folder.
+        ValueError: a name is not a free plain file name (the weights,
+            vocabularies and ``model.json`` cannot be replaced this way).
+    """
+    target = Path(path)
+    meta = read_metadata(target)
+    for name in files:
+        if name in _FILES or name != Path(name).name or name.startswith("."):
+            raise ValueError(f"replace_files: {name!r} is not a free plain file name")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        tmp.rmdir()
+        shutil.copytree(target, tmp)
+        checksums = dict(meta.get("sha256") or {})
+        for name, text in files.items():
+            checksums.pop(name, None)
+            (tmp / name).unlink(missing_ok=True)
+            if text is not None:
+                (tmp / name).write_text(text, encoding="utf-8")
+                os.chmod(tmp / name, 0o666 & ~_umask())
+                checksums[name] = _sha256(tmp / name)
+        _write_json(tmp / "model.json", {**meta, "sha256": checksums})
         _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -236,9 +290,22 @@ def load_model(path: str | Path, device: str = "auto") -> Recommender:
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 raise ModelFileError(f"{folder}: parameter {name!r} holds NaN or infinite values")
         model._load_tensors(params)
+        model.calibrator = _read_calibrator(folder) if CALIBRATION_FILE in checksums else None
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ModelFileError(
             f"{folder}: the model folder is incomplete or from an incompatible version "
             f"({type(err).__name__}: {err}). Save the model again with this dotrec version."
         ) from err
     return model
+
+
+def _read_calibrator(folder: Path):
+    from dotrec.calibration import calibrator_from_dict
+
+    path = folder / CALIBRATION_FILE
+    try:
+        return calibrator_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as err:
+        raise ModelFileError(
+            f"{path} is not a readable calibrator ({err}). Fit it again with `dotrec calibrate`."
+        ) from err

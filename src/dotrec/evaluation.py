@@ -7,6 +7,12 @@ were also training pairs are reported and removed (or refused). Test rows
 whose user the model never saw are reported and not ranked; test items the
 model never saw stay relevant, so they count as misses: a model cannot get
 credit for items it cannot recommend.
+
+Sampled metrics (``sampled=N``) rank each test item among N negatives drawn
+for it instead of among the whole catalogue. They are cheaper on huge
+catalogues but can order models differently from full ranking (Krichene and
+Rendle, "On Sampled Metrics for Item Recommendation", KDD 2020), so they are
+only computed when asked for, and always beside the full-ranking figures.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from dotrec.data import Interactions, Vocabulary, ids_to_text
@@ -26,8 +33,16 @@ from dotrec.exceptions import DataError, DataWarning, EmptyDataError
 from dotrec.metrics import METRICS, coverage, hits_from_keys
 from dotrec.models.base import Recommender
 from dotrec.ranking import RankedUsers, overlap_mask, rank_users, to_model_space
+from dotrec.sampling import UniformSampler
 
-__all__ = ["EvaluationResult", "RatingResult", "evaluate", "evaluate_lists", "evaluate_ratings"]
+__all__ = [
+    "EvaluationResult",
+    "RatingResult",
+    "evaluate",
+    "evaluate_lists",
+    "evaluate_ratings",
+    "sampled_metrics",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -45,6 +60,10 @@ class EvaluationResult:
         notes: counts of what was left out (unknown users, unknown items,
             pairs also in training).
         recommendations: the top-K lists used, when asked for.
+        top_items: int64 tensor (n_users, max K) of the ranked items in the
+            model's item indices, -1 past a short list, one row per row of
+            ``per_user`` (for beyond-accuracy measures); None for
+            :func:`evaluate_lists`.
     """
 
     metrics: dict[str, float]
@@ -52,6 +71,7 @@ class EvaluationResult:
     per_user: pd.DataFrame
     notes: dict[str, object] = field(default_factory=dict)
     recommendations: pd.DataFrame | None = None
+    top_items: torch.Tensor | None = None
 
     def table(self) -> str:
         """The metrics as an aligned text table, one row per K."""
@@ -62,9 +82,11 @@ class EvaluationResult:
             name, k = key.split("@")
             by_k.setdefault(int(k), {})[name] = value
         names = list(next(iter(by_k.values())))
-        lines = ["   K  " + "  ".join(f"{n:>9}" for n in names)]
+        widths = [max(9, len(n)) for n in names]
+        lines = ["   K  " + "  ".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True))]
         for k, row in sorted(by_k.items()):
-            lines.append(f"{k:>4}  " + "  ".join(f"{row[n]:>9.4f}" for n in names))
+            cells = (f"{row[n]:>{w}.4f}" for n, w in zip(names, widths, strict=True))
+            lines.append(f"{k:>4}  " + "  ".join(cells))
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -79,6 +101,8 @@ def evaluate(
     on_overlap: Literal["drop", "raise"] = "drop",
     batch_size: int = 1024,
     return_recommendations: bool = False,
+    sampled: int | None = None,
+    seed: int = 0,
 ) -> EvaluationResult:
     """Rank the whole catalogue for every test user and score the top ``k``.
 
@@ -90,13 +114,24 @@ def evaluate(
             warning (``"drop"``) or make evaluation fail (``"raise"``).
         batch_size: users ranked at once.
         return_recommendations: keep the top-max(k) lists in the result.
+        sampled: also rank each test item among this many sampled negatives
+            (see :func:`sampled_metrics`), adding ``sampled_recall@K`` and
+            ``sampled_ndcg@K`` beside the full-ranking metrics. Off by default:
+            sampled metrics can order models differently from full ranking.
+        seed: seed of the sampled negatives.
 
     Raises:
-        ValueError: a cutoff is not a positive integer.
+        ValueError: a cutoff or ``sampled`` is not a positive integer.
         EmptyDataError: the test set has no positive interactions.
         DataError: overlap with ``on_overlap="raise"``.
     """
     ks = _cutoffs(k)
+    if sampled is not None and (
+        isinstance(sampled, bool) or not isinstance(sampled, (int, np.integer)) or sampled < 1
+    ):
+        raise ValueError(
+            f"sampled (--sampled) must be a positive number of negatives, got {sampled!r}"
+        )
     positives = test.subset(test.positive)
     if len(positives) == 0:
         raise EmptyDataError(f"{test.source}: the test set has no interactions to evaluate.")
@@ -105,6 +140,10 @@ def evaluate(
     keep = _not_in_training(model, user_idx, item_idx, notes, on_overlap, test.source)
     user_idx, item_idx = user_idx[keep], item_idx[keep]
     ranked = rank_users(model, user_idx, item_idx, ks, batch_size=batch_size)
+    if sampled is not None:
+        extra = sampled_metrics(model, user_idx, item_idx, ks, sampled, seed, batch_size)
+        ranked.per_user.update(extra)
+        notes["sampled_negatives"] = int(sampled)
     return _result(model, ranked, ks, notes, return_recommendations)
 
 
@@ -160,7 +199,97 @@ def _result(model, ranked: RankedUsers, ks, notes, keep_lists) -> EvaluationResu
                 }
             )
     notes["users_evaluated"] = len(users)
-    return EvaluationResult(metrics, len(users), frame, notes, recommendations)
+    return EvaluationResult(metrics, len(users), frame, notes, recommendations, ranked.top)
+
+
+def sampled_metrics(
+    model: Recommender,
+    user_idx: np.ndarray,
+    item_idx: np.ndarray,
+    k: Sequence[int],
+    n_negatives: int,
+    seed: int = 0,
+    batch_size: int = 1024,
+) -> dict[str, torch.Tensor]:
+    """Per-user recall and NDCG with each test item ranked among sampled negatives.
+
+    For each relevant pair (u, i), ``n_negatives`` items are drawn uniformly,
+    with replacement, from the items of the model's catalogue that are
+    neither training nor test positives of u (:class:`~dotrec.sampling.
+    UniformSampler`, seeded). The rank of i is one plus the number of
+    negatives scored at least as high (ties count against the test item).
+    Per pair, hit@K = [rank <= K] and NDCG@K = hit@K / log2(rank + 1); a
+    user's ``sampled_recall@K`` and ``sampled_ndcg@K`` are their means over
+    the user's test items. With one test item per user these are the usual
+    sampled hit rate and NDCG. An item the model never saw is a miss.
+
+    Args:
+        model: a fitted model.
+        user_idx: int64 (N,) the user of each relevant pair, in model indices.
+        item_idx: int64 (N,) its item, -1 for an item the model never saw.
+        k: the sorted distinct cutoffs.
+        n_negatives: negatives drawn per test pair.
+        seed: seed of the draws; the same seed gives the same negatives.
+        batch_size: users scored at once.
+
+    Returns:
+        ``{"sampled_recall@10": tensor (U,), "sampled_ndcg@10": ...}`` over
+        the distinct users of ``user_idx``, ascending, as in
+        :func:`~dotrec.ranking.rank_users`.
+    """
+    users = np.unique(user_idx)
+    sampler = UniformSampler(_positives(model, user_idx, item_idx))
+    generator = torch.Generator().manual_seed(seed)
+    order = np.argsort(user_idx, kind="stable")
+    pair_users, pair_items = user_idx[order], item_idx[order]
+    bounds = np.searchsorted(pair_users, users)
+    ranks = []
+    for start in range(0, len(users), batch_size):
+        rows = users[start : start + batch_size]
+        lo = bounds[start]
+        hi = bounds[start + batch_size] if start + batch_size < len(users) else len(pair_users)
+        negatives = sampler.sample(torch.from_numpy(pair_users[lo:hi]), n_negatives, generator)
+        row_of_pair = torch.from_numpy(np.searchsorted(rows, pair_users[lo:hi]))
+        ranks.append(_sampled_ranks(model, rows, row_of_pair, pair_items[lo:hi], negatives))
+    rank = torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.float64)
+
+    # Per-pair values, then the mean over each user's pairs.
+    position = torch.from_numpy(np.searchsorted(users, pair_users))
+    n_pairs = torch.bincount(position, minlength=len(users)).double()
+    out = {}
+    for kk in k:
+        hit = (rank <= kk).double()
+        gain = hit / torch.log2(rank + 1)
+        for name, per_pair in (("recall", hit), ("ndcg", gain)):
+            total = torch.zeros(len(users), dtype=torch.float64).index_add_(0, position, per_pair)
+            out[f"sampled_{name}@{kk}"] = total / n_pairs.clamp(min=1)
+    return out
+
+
+def _positives(model: Recommender, user_idx: np.ndarray, item_idx: np.ndarray) -> sp.csr_array:
+    """CSR (n_users, n_items) of each user's training and (known) test positives."""
+    known = item_idx >= 0
+    shape = (len(model.users), len(model.items))
+    test = sp.csr_array(
+        (np.ones(int(known.sum()), dtype=np.float32), (user_idx[known], item_idx[known])),
+        shape=shape,
+    )
+    return sp.csr_array(model.seen + test)
+
+
+def _sampled_ranks(model, rows, row_of_pair, pair_items, negatives) -> torch.Tensor:
+    """Float64 (P,) rank of each test item among its negatives; beyond them when unknown."""
+    with torch.no_grad():
+        # The scores that full ranking uses, so that both protocols judge one model.
+        scores = model._score_users(torch.from_numpy(rows))
+        on = scores.device
+        items, row_of_pair = torch.from_numpy(pair_items).to(on), row_of_pair.to(on)
+        negatives = negatives.to(on)
+        positive = scores[row_of_pair, items.clamp(min=0)]
+        negative = scores[row_of_pair.unsqueeze(1), negatives.clamp(min=0)]
+        above = ((negative >= positive.unsqueeze(1)) & (negatives >= 0)).sum(1)
+        rank = torch.where(items >= 0, 1.0 + above.double(), torch.inf)
+    return rank.cpu()
 
 
 def evaluate_lists(

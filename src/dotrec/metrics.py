@@ -15,21 +15,33 @@ Definitions (binary relevance, ``R`` = the user's relevant test items):
 - MRR@K = 1 / rank of the first hit, 0 if none in the top K
 - AP@K = sum over hit ranks i of precision@i, divided by min(K, |R|); MAP is
   its mean over users
+
+Beyond-accuracy measures look at the lists alone, not at the test items. They
+take ``top_items``, an int64 tensor (B, K) of item indices with -1 past the
+end of a short list; see :func:`novelty`, :func:`average_popularity`,
+:func:`gini_index`, :func:`intra_list_diversity` and :func:`coverage`.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Literal
 
 import numpy as np
 import torch
 
 __all__ = [
     "METRICS",
+    "average_popularity",
     "average_precision",
     "coverage",
+    "gini_index",
     "hit_rate",
     "hits_from_keys",
+    "intra_list_diversity",
     "mrr",
     "ndcg",
+    "novelty",
     "precision",
     "recall",
 ]
@@ -126,3 +138,148 @@ def coverage(top_items: torch.Tensor | np.ndarray, n_items: int) -> float:
     """Share of the catalogue that appears in at least one list."""
     items = torch.as_tensor(top_items)
     return torch.unique(items[items >= 0]).numel() / max(n_items, 1)
+
+
+# --- beyond accuracy ------------------------------------------------------------
+
+
+def _list_mean(values: torch.Tensor, top_items: torch.Tensor) -> torch.Tensor:
+    """Mean over each row's real entries of ``values`` (B, K); NaN for an empty row."""
+    real = top_items >= 0
+    total = torch.where(real, values, torch.zeros_like(values)).sum(1)
+    return total / real.sum(1)
+
+
+def novelty(
+    top_items: torch.Tensor, item_counts: torch.Tensor | np.ndarray, n_users: int
+) -> torch.Tensor:
+    """Mean self-information of each list's items, in bits (Zhou et al. 2010).
+
+    An item's popularity share is ``p_i = c_i / n_users``, with ``c_i`` the
+    number of training users who interacted with it. Its self-information is
+    ``-log2(p_i)``: 0 for an item every user had, ``log2(n_users)`` for an item
+    only one user had. A list's novelty is the mean self-information of its
+    real entries; an item nobody had in training counts as had by one user, so
+    the value stays finite.
+
+    Args:
+        top_items: int64 (B, K) item indices, -1 past a short list.
+        item_counts: (n_items,) training users per item.
+        n_users: training users.
+
+    Returns:
+        float64 (B,); NaN for an empty list.
+
+    Example:
+        >>> # 8 users; item 0 had by 8 (0 bits), item 1 by 2 (2 bits), item 2 by 1 (3 bits)
+        >>> novelty(torch.tensor([[0, 1], [2, -1]]), np.array([8, 2, 1]), 8).tolist()
+        [1.0, 3.0]
+    """
+    counts = torch.as_tensor(np.asarray(item_counts), dtype=torch.float64).clamp(min=1)
+    bits = math.log2(max(n_users, 1)) - torch.log2(counts)
+    return _list_mean(bits[top_items.clamp(min=0)], top_items)
+
+
+def average_popularity(
+    top_items: torch.Tensor, item_counts: torch.Tensor | np.ndarray
+) -> torch.Tensor:
+    """Mean training popularity ``c_i`` of each list's items (ARP, Abdollahpouri et al. 2019).
+
+    Args:
+        top_items: int64 (B, K) item indices, -1 past a short list.
+        item_counts: (n_items,) training users per item.
+
+    Returns:
+        float64 (B,), in users per item; NaN for an empty list.
+
+    Example:
+        >>> average_popularity(torch.tensor([[0, 1], [2, -1]]), np.array([8, 2, 1])).tolist()
+        [5.0, 1.0]
+    """
+    counts = torch.as_tensor(np.asarray(item_counts), dtype=torch.float64)
+    return _list_mean(counts[top_items.clamp(min=0)], top_items)
+
+
+def gini_index(top_items: torch.Tensor | np.ndarray, n_items: int) -> float:
+    """Gini index of how often each catalogue item is recommended, over all lists.
+
+    With ``x_1 <= ... <= x_n`` the recommendation counts of the ``n`` catalogue
+    items (never-recommended items count 0),
+    ``G = sum_i (2i - n - 1) x_i / (n sum_i x_i)``: 0 when every item is
+    recommended equally often, close to 1 when a few items fill every list.
+
+    Example:
+        >>> # counts [0, 0, 1, 3]: (-3*0 - 1*0 + 1*1 + 3*3) / (4 * 4) = 10/16
+        >>> gini_index(torch.tensor([[3, 2], [3, -1], [3, -1]]), 4)
+        0.625
+    """
+    items = torch.as_tensor(top_items)
+    counts = torch.bincount(items[items >= 0], minlength=n_items).double().sort().values
+    n, total = len(counts), float(counts.sum())
+    if n == 0 or total == 0:
+        return 0.0
+    weights = 2 * torch.arange(1, n + 1, dtype=torch.float64) - n - 1
+    return float((weights * counts).sum() / (n * total))
+
+
+def intra_list_diversity(
+    top_items: torch.Tensor,
+    item_features: torch.Tensor | np.ndarray,
+    distance: Literal["cosine", "jaccard"] = "cosine",
+    batch_size: int = 4096,
+) -> torch.Tensor:
+    """Mean pairwise distance of the items in each list (ILD, Ziegler et al. 2005).
+
+    For each list of ``m`` real entries, the mean over its ``m (m - 1) / 2``
+    pairs of ``1 - cos(f_i, f_j)`` (``"cosine"``) or of the Jaccard distance
+    ``1 - |f_i & f_j| / |f_i | f_j|`` of nonzero features (``"jaccard"``).
+    An item with no feature (a zero row) is at distance 1 from every item.
+
+    Args:
+        top_items: int64 (B, K) item indices, -1 past a short list.
+        item_features: (n_items, d) one row per item, e.g. multi-hot genres.
+        distance: which distance.
+        batch_size: lists handled at once (memory grows as B K^2).
+
+    Returns:
+        float64 (B,); NaN for a list of fewer than two items.
+
+    Example:
+        >>> genres = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+        >>> # pairs (0, 2): distance 1; (0, 1), (1, 2): 1 - 1/sqrt(2) each
+        >>> [round(v, 4) for v in intra_list_diversity(torch.tensor([[0, 2, 1]]), genres).tolist()]
+        [0.5286]
+        >>> intra_list_diversity(torch.tensor([[0, 2, 1]]), genres, "jaccard").tolist()
+        [0.6666666666666666]
+    """
+    if distance not in ("cosine", "jaccard"):
+        raise ValueError(f"distance must be 'cosine' or 'jaccard', got {distance!r}")
+    features = torch.as_tensor(np.asarray(item_features), dtype=torch.float64)
+    if distance == "cosine":
+        features = torch.nn.functional.normalize(features, dim=1)
+    else:
+        features = (features != 0).double()
+    out = [
+        _mean_pair_distance(top_items[start : start + batch_size], features, distance)
+        for start in range(0, len(top_items), batch_size)
+    ]
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+
+
+def _mean_pair_distance(top_items, features, distance) -> torch.Tensor:
+    real = top_items >= 0
+    vectors = features[top_items.clamp(min=0)] * real.unsqueeze(2)  # (B, K, d)
+    overlap = vectors @ vectors.transpose(1, 2)  # (B, K, K)
+    if distance == "cosine":
+        similar = overlap
+    else:
+        sizes = vectors.sum(2)
+        union = sizes.unsqueeze(2) + sizes.unsqueeze(1) - overlap
+        similar = torch.where(union > 0, overlap / union.clamp(min=1), torch.zeros_like(union))
+
+    # Each unordered pair of real entries once: the strict upper triangle.
+    pairs = real.unsqueeze(2) & real.unsqueeze(1)
+    pairs &= torch.ones_like(pairs[0]).triu(1)
+    total = torch.where(pairs, 1.0 - similar, torch.zeros_like(similar)).sum((1, 2))
+    n_pairs = pairs.sum((1, 2))
+    return torch.where(n_pairs > 0, total / n_pairs.clamp(min=1), torch.nan)

@@ -12,12 +12,34 @@ import sys
 import warnings
 
 from dotrec._version import __version__
-from dotrec.cli import evaluate, quickstart, recommend, split, train, tune
+from dotrec.cli import (
+    calibrate,
+    compare,
+    evaluate,
+    explain,
+    inspect,
+    quickstart,
+    recommend,
+    split,
+    train,
+    tune,
+)
 from dotrec.exceptions import DotrecError
 
 __all__ = ["main"]
 
-_COMMANDS = [quickstart, split, train, tune, evaluate, recommend]
+_COMMANDS = [
+    quickstart,
+    inspect,
+    split,
+    train,
+    tune,
+    evaluate,
+    compare,
+    recommend,
+    explain,
+    calibrate,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

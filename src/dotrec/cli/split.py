@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from dotrec.cli._common import add_data_options, echo, interactions_to_csv, load_data
+from dotrec.data import Interactions
 from dotrec.split import leave_last_split, random_split, split_report, temporal_split
 
 
@@ -18,6 +19,16 @@ def add_parser(commands) -> argparse.ArgumentParser:
         "training rows; 'temporal' cuts all users at one time and leaks nothing from the future.",
     )
     parser.add_argument("data", metavar="DATA", help="a file, or a dataset name such as ml-100k")
+    add_split_options(parser)
+    parser.add_argument("--out-dir", required=True, type=Path, help="folder for the two files")
+    add_data_options(parser)
+    return parser
+
+
+def add_split_options(
+    parser: argparse.ArgumentParser, seed_help: str = "random: the seed (default 0)"
+) -> None:
+    """Options that choose the split (shared with ``dotrec compare``)."""
     parser.add_argument("--method", choices=["random", "leave-last", "temporal"], default="random")
     parser.add_argument(
         "--test-fraction",
@@ -28,23 +39,24 @@ def add_parser(commands) -> argparse.ArgumentParser:
     )
     parser.add_argument("--n", type=int, default=1, help="leave-last: rows per user (default 1)")
     parser.add_argument("--cutoff", type=int, help="temporal: test is at or after this timestamp")
-    parser.add_argument("--seed", type=int, default=0, help="random: the seed (default 0)")
-    parser.add_argument("--out-dir", required=True, type=Path, help="folder for the two files")
-    add_data_options(parser)
-    return parser
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+
+
+def split_data(data: Interactions, args: argparse.Namespace) -> tuple[Interactions, Interactions]:
+    """Train and test sides of ``data`` as the split options say."""
+    if args.method == "random":
+        fraction = 0.2 if args.test_fraction is None else args.test_fraction
+        return random_split(data, fraction, seed=args.seed)
+    if args.method == "leave-last":
+        return leave_last_split(data, args.n)
+    fraction = None if args.cutoff is not None else args.test_fraction
+    fraction = 0.2 if fraction is None and args.cutoff is None else fraction
+    return temporal_split(data, cutoff=args.cutoff, test_fraction=fraction)
 
 
 def run(args: argparse.Namespace) -> int:
     data = load_data(args.data, args).interactions
-    if args.method == "random":
-        fraction = 0.2 if args.test_fraction is None else args.test_fraction
-        train, test = random_split(data, fraction, seed=args.seed)
-    elif args.method == "leave-last":
-        train, test = leave_last_split(data, args.n)
-    else:
-        fraction = None if args.cutoff is not None else args.test_fraction
-        fraction = 0.2 if fraction is None and args.cutoff is None else fraction
-        train, test = temporal_split(data, cutoff=args.cutoff, test_fraction=fraction)
+    train, test = split_data(data, args)
     interactions_to_csv(train, args.out_dir / "train.csv")
     interactions_to_csv(test, args.out_dir / "test.csv")
     report = split_report(train, test)

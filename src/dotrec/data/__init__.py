@@ -12,6 +12,7 @@ from dotrec.data._datasets import (
     load_split,
 )
 from dotrec.data._features import FeatureEncoder
+from dotrec.data._inspect import DataReport, inspect_data
 from dotrec.data._interactions import Interactions
 from dotrec.data._items import read_items, read_users
 from dotrec.data._lightgcn import read_lightgcn
@@ -21,6 +22,7 @@ from dotrec.data._vocab import Vocabulary, ids_to_text
 
 __all__ = [
     "DATASETS",
+    "DataReport",
     "Dataset",
     "FeatureEncoder",
     "Interactions",
@@ -28,6 +30,7 @@ __all__ = [
     "data_dir",
     "find_dataset",
     "ids_to_text",
+    "inspect_data",
     "load_dataset",
     "load_split",
     "read_interactions",

@@ -40,6 +40,9 @@ class Interactions:
         label: int8 array of shape (n,) with 1 for positives and 0 for observed
             negatives, or None when every row is a positive.
         source: where the data came from, for messages.
+        duplicates_merged: rows that repeated a (user, item) pair and were
+            merged when this object was built from raw rows (0 for objects
+            derived by ``subset``, ``compact`` or ``reindex``).
 
     Example:
         >>> data = Interactions.from_ids(["u1", "u1", "u2"], ["a", "b", "a"])
@@ -67,6 +70,7 @@ class Interactions:
         self.timestamp = None if timestamp is None else np.asarray(timestamp, dtype=np.int64)
         self.label = None if label is None else np.asarray(label, dtype=np.int8)
         self.source = source
+        self.duplicates_merged = 0
 
     @classmethod
     def from_ids(
@@ -126,7 +130,7 @@ class Interactions:
         users, user_idx = Vocabulary.from_values(user_text)
         items, item_idx = Vocabulary.from_values(item_text)
         keep = _deduplicate(user_idx, item_idx, timestamp, users, items, source, lines, duplicates)
-        return cls(
+        data = cls(
             user_idx[keep],
             item_idx[keep],
             users,
@@ -136,6 +140,8 @@ class Interactions:
             label=None if label is None else label[keep],
             source=source,
         )
+        data.duplicates_merged = len(user_idx) - len(keep)
+        return data
 
     @classmethod
     def from_frame(

@@ -223,6 +223,10 @@ class ALS(Recommender):
         users = self.user_factors[user_idx.to(self.device)]
         return (users * self.item_factors[item_idx.to(self.device)]).sum(-1)
 
+    def _score_parts(self, user_idx: int, item_idx: int) -> dict[str, float]:
+        user, item = self.user_factors[user_idx].double(), self.item_factors[item_idx].double()
+        return {"dot product <x_u, y_i>": float(user @ item)}  # ALS has no biases
+
     def _item_vectors(self) -> torch.Tensor:
         return self.item_factors
 

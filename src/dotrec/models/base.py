@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ from dotrec import artifact
 from dotrec.data import Interactions, Vocabulary, ids_to_text
 from dotrec.exceptions import DotrecError, EmptyDataError, UnknownIDError
 from dotrec.topk import TopK, rows_mask, topk
+
+if TYPE_CHECKING:
+    from dotrec.calibration import Calibrator
 
 __all__ = ["Recommender", "Recommendations"]
 
@@ -92,7 +95,8 @@ class Recommender(ABC):
     After ``fit`` a model knows its vocabularies (only the users and items
     seen in training), each user's training positives (excluded from
     recommendations by default) and item popularity (for the opt-in
-    fallback).
+    fallback). ``calibrator`` is None until :func:`dotrec.calibration.calibrate`
+    fits one on held-out data; only then can :meth:`score` give probabilities.
     """
 
     name: ClassVar[str]
@@ -109,6 +113,7 @@ class Recommender(ABC):
         self.seen: sp.csr_array | None = None
         self.item_counts: np.ndarray | None = None
         self.fit_info: dict[str, Any] = {}
+        self.calibrator: Calibrator | None = None
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.config).items())
@@ -155,6 +160,7 @@ class Recommender(ABC):
                 f"validation must be an Interactions or None, got {type(validation).__name__}"
             )
         data = interactions.compact()
+        self.calibrator = None  # fitted to the old scores
         self.users, self.items = data.users, data.items
         self.seen = data.user_items()
         self.item_counts = np.asarray(self.seen.sum(axis=0)).ravel().astype(np.int64)
@@ -207,6 +213,15 @@ class Recommender(ABC):
         scores = self._score_users(user_idx)
         return scores.gather(1, item_idx.to(scores.device).unsqueeze(1)).squeeze(1)
 
+    def _score_parts(self, user_idx: int, item_idx: int) -> dict[str, float] | None:
+        """The score of one pair as named terms that sum to it, or None.
+
+        Models whose score is a sum of meaningful terms override this (biases
+        and a dot product; one term per training item of the user); the
+        others keep this default, which says there is no such split.
+        """
+        return None
+
     @abstractmethod
     def _item_vectors(self) -> torch.Tensor:
         """Item representation (n_items, d) for :meth:`similar_items`."""
@@ -225,20 +240,43 @@ class Recommender(ABC):
 
     # --- queries ----------------------------------------------------------------
 
-    def score(self, user_ids: Sequence[object] | object, item_ids: Sequence[object] | object):
+    def score(
+        self,
+        user_ids: Sequence[object] | object,
+        item_ids: Sequence[object] | object,
+        *,
+        kind: Literal["score", "logit", "probability"] = "score",
+    ):
         """Scores of (user, item) pairs, element by element.
 
         Args:
             user_ids: raw user IDs (or one ID).
             item_ids: raw item IDs, same length (or one ID).
+            kind: ``"score"``: the raw score (see ``score_kind``), which
+                orders items but is no probability; ``"probability"``: the
+                calibrated probability (see :mod:`dotrec.calibration` for what
+                it means); ``"logit"``: its log-odds. The last two need a
+                calibrator (``model.calibrator``).
 
         Returns:
-            float32 array of shape (n,), or a float for one pair.
+            float32 array of shape (n,) for raw scores, float64 for the
+            calibrated kinds; a float for one pair.
 
         Raises:
             UnknownIDError: naming the users or items not seen in training.
+            DotrecError: a calibrated kind asked of a model without a calibrator.
+            ValueError: an unknown ``kind``.
         """
         self._check_fitted()
+        if kind not in ("score", "logit", "probability"):
+            raise ValueError(f"kind must be 'score', 'logit' or 'probability', got {kind!r}")
+        if kind != "score" and self.calibrator is None:
+            raise DotrecError(
+                f"kind={kind!r} needs a calibrated model, and this {self.name} model has no "
+                f"calibrator (its score is: {self.score_kind}). Fit one on held-out data "
+                "with dotrec.calibration.calibrate(model, heldout) (command line: dotrec "
+                "calibrate MODEL_DIR --data HELD_OUT), or use kind='score'."
+            )
         scalar = _is_scalar(user_ids) and _is_scalar(item_ids)
         users = self.users.index(_as_list(user_ids), "user")
         items = self.items.index(_as_list(item_ids), "item")
@@ -248,6 +286,10 @@ class Recommender(ABC):
                 torch.from_numpy(users.copy()), torch.from_numpy(items.copy())
             )
         out = values.float().cpu().numpy()
+        if kind == "probability":
+            out = self.calibrator.transform(out)
+        elif kind == "logit":
+            out = self.calibrator.logit(out)
         return float(out[0]) if scalar else out
 
     def recommend(
@@ -373,6 +415,15 @@ class Recommender(ABC):
                 "dotrec.load_model()"
             )
         return model
+
+
+def _history_parts(item_ids: np.ndarray, values: np.ndarray) -> dict[str, float]:
+    """Score parts of item-item models: one per training item, zeros left out."""
+    return {
+        f"history item {item_id}": float(value)
+        for item_id, value in zip(item_ids, values, strict=True)
+        if value != 0
+    }
 
 
 def _is_scalar(value: object) -> bool:

@@ -11,7 +11,7 @@ import torch
 from dotrec.artifact import register
 from dotrec.data import Interactions
 from dotrec.exceptions import DotrecError
-from dotrec.models.base import Recommender
+from dotrec.models.base import Recommender, _history_parts
 from dotrec.topk import rows_mask
 from dotrec.training import resolve_device
 
@@ -101,6 +101,12 @@ class EASE(Recommender):
     def _score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
         rows = rows_mask(self.seen, user_idx.cpu().numpy(), self.device)
         return rows.float() @ self.weights
+
+    def _score_parts(self, user_idx: int, item_idx: int) -> dict[str, float]:
+        # score(u, i) = sum over the user's training items j of B[j, i]
+        history = self.seen.indices[self.seen.indptr[user_idx] : self.seen.indptr[user_idx + 1]]
+        weights = self.weights[torch.from_numpy(history).to(self.device), item_idx]
+        return _history_parts(self.items.ids[history], weights.double().cpu().numpy())
 
     def _item_vectors(self) -> torch.Tensor:
         return self.weights

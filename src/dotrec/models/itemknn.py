@@ -11,7 +11,7 @@ import torch
 
 from dotrec.artifact import register
 from dotrec.data import Interactions
-from dotrec.models.base import Recommender
+from dotrec.models.base import Recommender, _history_parts
 
 __all__ = ["ItemKNN", "ItemKNNConfig"]
 
@@ -88,6 +88,12 @@ class ItemKNN(Recommender):
     def _score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
         rows = self.seen[user_idx.cpu().numpy()]
         return torch.from_numpy(np.asarray((rows @ self.similarity).todense(), dtype=np.float32))
+
+    def _score_parts(self, user_idx: int, item_idx: int) -> dict[str, float]:
+        # score(u, i) = sum over the user's training items j of sim(j, i)
+        history = self.seen.indices[self.seen.indptr[user_idx] : self.seen.indptr[user_idx + 1]]
+        column = self.similarity[:, [item_idx]].toarray().ravel()
+        return _history_parts(self.items.ids[history], column[history].astype(np.float64))
 
     def _item_vectors(self) -> torch.Tensor:
         return torch.from_numpy(self.similarity.toarray())

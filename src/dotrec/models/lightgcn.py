@@ -308,6 +308,10 @@ class LightGCN(Recommender):
         users = self.user_vectors[user_idx.to(self.device)]
         return (users * self.item_vectors[item_idx.to(self.device)]).sum(-1)
 
+    def _score_parts(self, user_idx: int, item_idx: int) -> dict[str, float]:
+        user, item = self.user_vectors[user_idx].double(), self.item_vectors[item_idx].double()
+        return {"dot product of propagated vectors": float(user @ item)}  # no biases
+
     def _item_vectors(self) -> torch.Tensor:
         return self.item_vectors
 

@@ -452,6 +452,17 @@ class MatrixFactorization(Recommender):
     def _score_pairs(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         return self.module(user_idx.to(self.device), item_idx.to(self.device))
 
+    def _score_parts(self, user_idx: int, item_idx: int) -> dict[str, float]:
+        module = self.module
+        with torch.no_grad():
+            user = module.user_embedding.weight[user_idx].double()
+            item = module.item_embedding.weight[item_idx].double()
+            return {
+                "user bias b_u": float(module.user_bias.weight[user_idx, 0]),
+                "item bias b_i": float(module.item_bias.weight[item_idx, 0]),
+                "dot product <p_u, q_i>": float(user @ item),
+            }
+
     def _item_vectors(self) -> torch.Tensor:
         return self.module.item_embedding.weight
 

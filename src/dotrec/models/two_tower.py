@@ -415,6 +415,15 @@ class TwoTower(Recommender):
         users = self.user_vectors[user_idx.to(self.device)]
         return (users * self.item_vectors[item_idx.to(self.device)]).sum(-1)
 
+    def _score_parts(self, user_idx: int, item_idx: int) -> dict[str, float]:
+        # user output [v_u, 1, b_u], item output [v_i, b_i, 1] (see Tower.forward)
+        user, item = self.user_vectors[user_idx].double(), self.item_vectors[item_idx].double()
+        return {
+            "user bias b_u": float(user[-1] * item[-1]),
+            "item bias b_i": float(user[-2] * item[-2]),
+            "dot product <v_u, v_i>": float(user[:-2] @ item[:-2]),
+        }
+
     def _item_vectors(self) -> torch.Tensor:
         return self.item_vectors[:, :-2]  # without the bias and the constant
 
