@@ -3,6 +3,7 @@
 from dotrec.models.als import ALS, ALSConfig
 from dotrec.models.base import Recommendations, Recommender
 from dotrec.models.ease import EASE, EASEConfig
+from dotrec.models.gfcf import GFCF, GFCFConfig
 from dotrec.models.itemknn import ItemKNN, ItemKNNConfig
 from dotrec.models.lightgcn import LightGCN, LightGCNConfig
 from dotrec.models.mf import BPR, BPRConfig, MatrixFactorization, MFConfig
@@ -11,7 +12,17 @@ from dotrec.models.two_tower import TwoTower, TwoTowerConfig
 
 MODELS: dict[str, type[Recommender]] = {
     model.name: model
-    for model in (MatrixFactorization, BPR, ALS, EASE, ItemKNN, LightGCN, TwoTower, Popularity)
+    for model in (
+        MatrixFactorization,
+        BPR,
+        ALS,
+        EASE,
+        GFCF,
+        ItemKNN,
+        LightGCN,
+        TwoTower,
+        Popularity,
+    )
 }
 """Model classes by the name the command line and model folders use."""
 
@@ -22,6 +33,8 @@ __all__ = [
     "BPRConfig",
     "EASE",
     "EASEConfig",
+    "GFCF",
+    "GFCFConfig",
     "ItemKNN",
     "ItemKNNConfig",
     "LightGCN",

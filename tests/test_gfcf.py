@@ -1,0 +1,75 @@
+"""GF-CF against a dense computation of its two filters, written out from the paper."""
+
+import numpy as np
+import pytest
+
+from dotrec import GFCF, Interactions, load_model
+
+
+def _data(seed: int = 0) -> Interactions:
+    rng = np.random.default_rng(seed)
+    dense = rng.random((12, 9)) < 0.35
+    dense[np.arange(12), np.arange(12) % 9] = True  # every user and item has a pair
+    users, items = np.nonzero(dense)
+    return Interactions.from_ids([f"u{u}" for u in users], [f"i{i}" for i in items])
+
+
+def _dense_scores(model: GFCF, alpha: float, rank: int) -> np.ndarray:
+    """s = R Rn^T Rn + alpha R D^-1/2 V V^T D^1/2 with V from numpy's full SVD."""
+    r = model.seen.toarray().astype(np.float64)
+    r[r != 0] = 1.0
+    du, di = r.sum(1), r.sum(0)
+    normalized = r / np.sqrt(du)[:, None] / np.sqrt(di)[None, :]
+    _, _, vt = np.linalg.svd(normalized)
+    v = vt[:rank].T
+    low = (r / np.sqrt(di)) @ v @ v.T * np.sqrt(di)
+    return r @ normalized.T @ normalized + alpha * low
+
+
+def test_scores_equal_the_dense_formula():
+    data = _data()
+    # Rank 9 = the whole item space: the randomized SVD is then exact up to rotation.
+    model = GFCF(n_components=9, oversample=0, alpha=0.7, device="cpu").fit(data)
+    expected = _dense_scores(model, alpha=0.7, rank=9)
+    users = model.users.ids
+    got = np.stack([model.score([u] * 9, list(model.items.ids)) for u in users])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_truncated_filter_matches_top_singular_vectors():
+    data = _data(1)
+    model = GFCF(n_components=3, oversample=6, power_iterations=20, alpha=1.0, device="cpu")
+    model.fit(data)
+    expected = _dense_scores(model, alpha=1.0, rank=3)
+    got = model._score_users(__import__("torch").arange(12)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_score_parts_sum_to_the_score():
+    model = GFCF(n_components=4, device="cpu").fit(_data())
+    parts = model._score_parts(0, 5)
+    user, item = model.users.ids[0], model.items.ids[5]
+    assert sum(parts.values()) == pytest.approx(model.score(user, item), rel=1e-4, abs=1e-5)
+
+
+def test_same_seed_same_model_and_round_trip(tmp_path):
+    data = _data()
+    first = GFCF(n_components=4, seed=3, device="cpu").fit(data)
+    second = GFCF(n_components=4, seed=3, device="cpu").fit(data)
+    assert np.array_equal(first.components.numpy(), second.components.numpy())
+    loaded = load_model(first.save(tmp_path / "gfcf"))
+    a, b = first.recommend(list(first.users.ids), k=5), loaded.recommend(list(first.users.ids), k=5)
+    assert (a.item_ids == b.item_ids).all()
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_rank_is_capped_by_the_matrix():
+    model = GFCF(n_components=500, device="cpu").fit(_data())
+    assert model.components.shape == (9, 9)
+
+
+def test_bad_settings_name_the_field():
+    with pytest.raises(ValueError, match="n_components"):
+        GFCF(n_components=0)
+    with pytest.raises(ValueError, match="alpha"):
+        GFCF(alpha=-1.0)
