@@ -36,34 +36,41 @@ _log = logging.getLogger(__name__)
 
 @dataclass
 class TwoTowerConfig:
-    """Settings of :class:`TwoTower`; the defaults suit MovieLens-like data."""
+    """Settings of :class:`TwoTower`; the defaults suit MovieLens-like data.
+
+    Chosen on MovieLens 100K (every rating a positive, ``random_split(0.2,
+    seed=0)``, with genres, age, gender and occupation): linear towers with
+    BCE against 8 uniform negatives reach NDCG@10 0.422; a hidden layer of
+    128 loses about 0.04 there, and the in-batch softmax about 0.2 at several
+    times the cost. Deeper towers pay off with richer features.
+    """
 
     embedding_dim: int = 64
     """Length of the user and item vectors whose dot product is the score."""
     id_dim: int = 64
     """Length of the ID embedding that enters each tower beside the features."""
-    hidden: tuple[int, ...] = (128,)
+    hidden: tuple[int, ...] = ()
     """Widths of each tower's hidden layers (ReLU); empty: one linear map."""
-    loss: Literal["softmax", "bce"] = "softmax"
+    loss: Literal["softmax", "bce"] = "bce"
     """``"softmax"``: softmax cross-entropy of each positive against the other
     items of its batch, with the log-Q correction for how often each item is
     a positive (``dotrec.losses.sampled_softmax``); ``"bce"``: binary
     cross-entropy against ``n_negatives`` uniform negatives per positive."""
     temperature: float = 0.1
     """Softmax only: logits are dot products divided by this."""
-    n_negatives: int = 4
+    n_negatives: int = 8
     """BCE only: negatives per positive, drawn uniformly from the items the
     user has not interacted with."""
     epochs: int = 30
     """Passes over the training positives."""
-    lr: float = 0.003
+    lr: float = 0.01
     """AdamW learning rate."""
     weight_decay: float = 0.0
     """AdamW's decoupled weight decay on every parameter."""
-    l2: float = 0.0
+    l2: float = 0.005
     """L2 penalty on the output vectors of the batch's users and items (mean
     squared norm of each side)."""
-    batch_size: int = 1024
+    batch_size: int = 4096
     """Positives per step; with the softmax loss, also the negatives of each row."""
     id_dropout: float = 0.1
     """On a side with features, the chance that a training row's ID embedding
@@ -158,10 +165,10 @@ class TwoTower(Recommender):
     features the towers take IDs only.
 
     Training uses the observed positives (rows labelled 0 are not used). The
-    default loss is the softmax over in-batch negatives with the log-Q
-    correction; on MovieLens 100K it ranks better than BCE against uniform
-    negatives at the same cost (see ``TwoTowerConfig.loss``). In-batch items
-    that are known positives of a row's user are masked out of its negatives.
+    default loss is BCE against uniform negatives drawn from the items the
+    user has not interacted with; ``loss="softmax"`` uses the other items of
+    the batch as negatives, with the log-Q correction, and masks out those
+    that are known positives of the row's user (see ``TwoTowerConfig``).
 
     Yi et al., "Sampling-Bias-Corrected Neural Modeling for Large Corpus Item
     Recommendations" (RecSys 2019); the towers follow Covington, Adams and
