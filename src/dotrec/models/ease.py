@@ -102,6 +102,13 @@ class EASE(Recommender):
         rows = rows_mask(self.seen, user_idx.cpu().numpy(), self.device)
         return rows.float() @ self.weights
 
+    def _fold_in(self, history) -> torch.Tensor:
+        """The history rows themselves (dense 0/1): EASE scores a row as X B, exactly."""
+        return torch.from_numpy(history.toarray()).to(self.device)
+
+    def _score_folded(self, query: torch.Tensor) -> torch.Tensor:
+        return query @ self.weights
+
     def _item_vectors(self) -> torch.Tensor:
         return self.weights
 

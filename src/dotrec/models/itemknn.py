@@ -89,6 +89,13 @@ class ItemKNN(Recommender):
         rows = self.seen[user_idx.cpu().numpy()]
         return torch.from_numpy(np.asarray((rows @ self.similarity).todense(), dtype=np.float32))
 
+    def _fold_in(self, history: sp.csr_array) -> sp.csr_array:
+        """The history rows themselves: a history is scored as a user's row, exactly."""
+        return history
+
+    def _score_folded(self, query: sp.csr_array) -> torch.Tensor:
+        return torch.from_numpy(np.asarray((query @ self.similarity).todense(), dtype=np.float32))
+
     def _item_vectors(self) -> torch.Tensor:
         return torch.from_numpy(self.similarity.toarray())
 
