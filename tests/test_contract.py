@@ -127,6 +127,21 @@ def test_unknown_user_is_an_error_unless_fallback_asked(fitted):
     assert recs.counts.tolist() == [3, 3]
 
 
+def test_fold_in_of_a_history_recommends_its_held_out_item(fitted, clusters):
+    data, missing = clusters
+    frame = data.to_frame()
+    histories = [frame.loc[frame["user_id"] == user, "item_id"].tolist() for user in missing]
+    recs = fitted.recommend_from_history(histories, k=12)
+    assert recs.fallback.tolist() == [False] * len(missing)
+    for history, row in zip(histories, recs.to_list(), strict=True):
+        assert not {item for item, _ in row} & set(history)
+        assert len(row) == 12 - 5
+    if fitted.name in PERSONALISED:
+        assert [row[0][0] for row in recs.to_list()] == list(missing.values())
+    with pytest.raises(UnknownIDError, match="zz"):
+        fitted.recommend_from_history([["a0", "zz"]])
+
+
 def test_similar_items_leaves_out_the_query(fitted):
     recs = fitted.similar_items(["a0", "b3"], k=4)
     for query, row in zip(["a0", "b3"], recs.to_list(), strict=True):

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["TopK", "topk", "rows_mask"]
+__all__ = ["TopK", "topk", "rows_mask", "stored_mask"]
 
 
 class TopK:
@@ -36,6 +36,25 @@ def rows_mask(matrix: sp.csr_array, rows: np.ndarray, device: torch.device | str
         True
     )
     return mask
+
+
+def stored_mask(matrix: sp.csr_array, columns: torch.Tensor, rows: torch.Tensor | None = None):
+    """Bool tensor like ``columns`` (R, F): whether ``columns[r, f]`` is stored in a row.
+
+    The row is ``rows[r]`` of ``matrix`` (default: row r). For masks over a
+    few columns per row, where :func:`rows_mask` would be (R, n_cols).
+    """
+    n_cols = matrix.shape[1]
+    stored_rows, stored_cols = sp.csr_array(matrix).nonzero()
+    keys = np.sort(stored_rows.astype(np.int64) * n_cols + stored_cols.astype(np.int64))
+    if len(keys) == 0:
+        return torch.zeros(columns.shape, dtype=torch.bool, device=columns.device)
+    keys = torch.from_numpy(keys).to(columns.device)
+    if rows is None:
+        rows = torch.arange(len(columns), device=columns.device)
+    query = rows.unsqueeze(1) * n_cols + columns
+    at = torch.searchsorted(keys, query).clamp(max=len(keys) - 1)
+    return keys[at] == query
 
 
 def topk(

@@ -17,6 +17,7 @@ import torch
 
 from dotrec.artifact import register
 from dotrec.data import Interactions
+from dotrec.models._foldin import als_user_factors
 from dotrec.models.base import Recommender
 from dotrec.training import check_finite_parameters, epoch_loop, resolve_device, thread_count
 
@@ -171,6 +172,7 @@ class ALS(Recommender):
     name = "als"
     config_class = ALSConfig
     score_kind = "ALS preference estimate <x_u, y_i> (near 1 = preferred; not a probability)"
+    dot_product = True
 
     def __init__(self, **config):
         super().__init__(**config)
@@ -229,6 +231,29 @@ class ALS(Recommender):
 
     def _item_vectors(self) -> torch.Tensor:
         return self.item_factors
+
+    def _query_vectors(self, user_idx: torch.Tensor) -> torch.Tensor:
+        return self.user_factors[user_idx.to(self.device)]
+
+    def _item_vectors_for_search(self) -> torch.Tensor:
+        return self.item_factors
+
+    def _fold_in(self, history: sp.csr_array) -> torch.Tensor:
+        """The exact user half-step for each history against the trained item factors.
+
+        Hu, Koren and Volinsky's fold-in: the same weighted, regularised
+        normal equations as training's user step, with the model's confidence
+        ``1 + alpha`` on the history's items, solved exactly (see
+        :func:`~dotrec.models._foldin.als_user_factors`). For a training
+        user's own history this is the user's trained vector at the fixed
+        point, up to the conjugate-gradient steps training took.
+        """
+        alpha = self.fit_info.get("alpha")
+        if alpha is None:
+            alpha = _auto_alpha(self.seen) if self.config.alpha == "auto" else self.config.alpha
+        return als_user_factors(
+            history, self.item_factors, self.config.regularization, float(alpha)
+        )
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}

@@ -19,6 +19,7 @@ import torch
 from dotrec import artifact
 from dotrec.data import Interactions, Vocabulary, ids_to_text
 from dotrec.exceptions import DotrecError, EmptyDataError, UnknownIDError
+from dotrec.models._foldin import history_matrix
 from dotrec.topk import TopK, rows_mask, topk
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ class Recommendations:
         counts: int array (B,): real entries per row. A row is short when fewer
             than K candidates remain; it is never padded with real items.
         fallback: bool array (B,): True where the row is the popularity
-            fallback for an unknown user rather than a personal list.
+            fallback for an unknown user (or an empty history) rather than a
+            personal list.
     """
 
     query_ids: np.ndarray
@@ -92,6 +94,12 @@ class Recommender(ABC):
     (and :meth:`_score_pairs` when pairs can be scored more cheaply).
     Everything users touch is here, once.
 
+    Fold-in (:meth:`recommend_from_history`) goes through :meth:`_fold_in`,
+    which turns histories into the model's query representation, and
+    :meth:`_score_folded`, which scores the catalogue for it. Models whose
+    score is a dot product set ``dot_product = True`` and implement
+    :meth:`_query_vectors` and :meth:`_item_vectors_for_search`.
+
     After ``fit`` a model knows its vocabularies (only the users and items
     seen in training), each user's training positives (excluded from
     recommendations by default) and item popularity (for the opt-in
@@ -105,6 +113,9 @@ class Recommender(ABC):
     """What a score means, in words; shown in output and docs."""
     predicts_ratings: ClassVar[bool] = False
     """True when scores are predicted ratings, so RMSE and MAE apply."""
+    dot_product: ClassVar[bool] = False
+    """True when every score is ``<query vector, item vector>`` (biases folded
+    in)."""
 
     def __init__(self, **config: Any):
         self.config = self.config_class(**config)
@@ -226,6 +237,37 @@ class Recommender(ABC):
     def _item_vectors(self) -> torch.Tensor:
         """Item representation (n_items, d) for :meth:`similar_items`."""
 
+    def _fold_in(self, history: sp.csr_array) -> Any:
+        """The query representation of histories, for :meth:`_score_folded`.
+
+        Args:
+            history: 0/1 CSR matrix (B, n_items) of each history's items; no
+                row is empty.
+
+        Returns:
+            Whatever :meth:`_score_folded` takes; for dot-product models the
+            query vectors (B, D) in the space of :meth:`_item_vectors_for_search`.
+        """
+        raise DotrecError(f"{type(self).__name__} cannot fold in a history of items")
+
+    def _score_folded(self, query: Any) -> torch.Tensor:
+        """Scores (B, n_items) of every item for folded-in queries."""
+        return query @ self._item_vectors_for_search().T
+
+    def _query_vectors(self, user_idx: torch.Tensor) -> torch.Tensor:
+        """Query vectors (B, D) of known users: score = query @ search vectors."""
+        raise self._no_vector_form()
+
+    def _item_vectors_for_search(self) -> torch.Tensor:
+        """Item vectors (n_items, D) whose inner products with queries are the scores."""
+        raise self._no_vector_form()
+
+    def _no_vector_form(self) -> DotrecError:
+        return DotrecError(
+            f"{type(self).__name__} does not score by a dot product of user and item vectors, "
+            "so it has no approximate index; its exact top-K is the way to recommend"
+        )
+
     @abstractmethod
     def _tensors(self) -> dict[str, torch.Tensor]:
         """The learned tensors to save."""
@@ -319,22 +361,15 @@ class Recommender(ABC):
             UnknownIDError: an unknown user (without fallback) or candidate item.
         """
         self._check_fitted()
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-            raise ValueError(f"k must be a non-negative integer, got {k!r}")
+        _check_k(k)
         query = ids_to_text(_as_list(user_ids))
         user_idx = self.users.lookup(query)
         unknown = user_idx < 0
         if unknown.any() and fallback != "popular":
             raise UnknownIDError("user", list(dict.fromkeys(query[unknown])))
-        candidates = None
-        if items is not None:
-            candidates = torch.zeros(len(self.items), dtype=torch.bool)
-            candidates[torch.from_numpy(self.items.index(_as_list(items), "item"))] = True
+        candidates = self._candidates(items)
 
-        width = min(k, len(self.items))
-        item_idx = np.full((len(query), width), -1, dtype=np.int64)
-        scores = np.full((len(query), width), np.nan, dtype=np.float32)
-        counts = np.zeros(len(query), dtype=np.int64)
+        item_idx, scores, counts = _empty_lists(len(query), min(k, len(self.items)))
         known_rows = np.flatnonzero(~unknown)
         for start in range(0, len(known_rows), batch_size):
             rows = known_rows[start : start + batch_size]
@@ -346,6 +381,78 @@ class Recommender(ABC):
             item_idx[unknown], scores[unknown] = popular.indices.numpy(), popular.scores.numpy()
             counts[unknown] = popular.counts.numpy()
         return self._package(query, item_idx, scores, counts, unknown)
+
+    def recommend_from_history(
+        self,
+        histories: Sequence[Sequence[object]],
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        items: Sequence[object] | None = None,
+        unknown_items: Literal["error", "ignore"] = "error",
+    ) -> Recommendations:
+        """Top-``k`` items for people known only by the items they interacted with.
+
+        Each history is folded in: the model computes the query
+        representation a user with exactly those items would have, keeping
+        what it learned fixed, and ranks the catalogue for it with the same
+        top-K routine as :meth:`recommend`. What fold-in means depends on the
+        model (see each model's ``_fold_in``): a least-squares or loss-fitted
+        user vector for factorization models, the history row itself for
+        item-item models, the popular items for popularity.
+
+        Args:
+            histories: one sequence of raw item IDs per person (order and
+                repeats do not matter). A string is not a history; one
+                history is ``[["i1", "i2"]]``.
+            k: list length; rows are shorter when fewer candidates remain.
+            exclude_seen: leave out each history's own items.
+            items: restrict the candidates to these raw item IDs.
+            unknown_items: ``"error"`` raises for item IDs the model does not
+                know; ``"ignore"`` drops them.
+
+        Returns:
+            :class:`Recommendations` with one row per history, in order;
+            ``query_ids`` are ``"history 0"``, ``"history 1"``, ... A history
+            that is empty (or holds only ignored unknown items) gets the most
+            popular items, with ``fallback`` True.
+
+        Raises:
+            ValueError: ``k`` is negative or ``unknown_items`` is not an option.
+            TypeError: ``histories`` is not a sequence of sequences.
+            UnknownIDError: naming the unknown item IDs (``unknown_items="error"``).
+            DotrecError: the model cannot fold in (the message says why).
+        """
+        self._check_fitted()
+        _check_k(k)
+        history = history_matrix(histories, self.items, unknown_items)
+        candidates = self._candidates(items)
+        query = np.array([f"history {row}" for row in range(history.shape[0])], dtype=object)
+        empty = np.diff(history.indptr) == 0
+
+        item_idx, scores, counts = _empty_lists(len(query), min(k, len(self.items)))
+        rows = np.flatnonzero(~empty)
+        for start in range(0, len(rows), 1024):
+            part = rows[start : start + 1024]
+            sub = sp.csr_array(history[part])
+            folded = self._fold_in(sub)
+            with torch.no_grad():
+                result = self._exact_folded(folded, k, sub if exclude_seen else None, candidates)
+            item_idx[part], scores[part] = result.indices.numpy(), result.scores.numpy()
+            counts[part] = result.counts.numpy()
+        if empty.any():
+            popular = self._popular(k, candidates)
+            item_idx[empty], scores[empty] = popular.indices.numpy(), popular.scores.numpy()
+            counts[empty] = popular.counts.numpy()
+        return self._package(query, item_idx, scores, counts, empty)
+
+    def _exact_folded(self, folded, k, exclude: sp.csr_array | None, candidates) -> TopK:
+        scores = self._score_folded(folded)
+        mask = None
+        if exclude is not None:
+            mask = rows_mask(exclude, np.arange(exclude.shape[0]), scores.device)
+        result = topk(scores, k, mask, candidates)
+        return TopK(result.indices.cpu(), result.scores.cpu(), result.counts.cpu())
 
     def recommend_indices(
         self,
@@ -388,6 +495,13 @@ class Recommender(ABC):
             np.zeros(len(query), dtype=bool),
         )
 
+    def _candidates(self, items: Sequence[object] | None) -> torch.Tensor | None:
+        if items is None:
+            return None
+        candidates = torch.zeros(len(self.items), dtype=torch.bool)
+        candidates[torch.from_numpy(self.items.index(_as_list(items), "item"))] = True
+        return candidates
+
     def _popular(self, k: int, candidates: torch.Tensor | None) -> TopK:
         counts = torch.from_numpy(self.item_counts.astype(np.float32)).unsqueeze(0)
         return topk(counts, k, candidates=candidates)
@@ -424,6 +538,20 @@ def _history_parts(item_ids: np.ndarray, values: np.ndarray) -> dict[str, float]
         for item_id, value in zip(item_ids, values, strict=True)
         if value != 0
     }
+
+
+def _check_k(k: object) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"k must be a non-negative integer, got {k!r}")
+
+
+def _empty_lists(n_rows: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Item indices (-1), scores (NaN) and counts (0) to fill in, row by row."""
+    return (
+        np.full((n_rows, width), -1, dtype=np.int64),
+        np.full((n_rows, width), np.nan, dtype=np.float32),
+        np.zeros(n_rows, dtype=np.int64),
+    )
 
 
 def _is_scalar(value: object) -> bool:

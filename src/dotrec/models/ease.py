@@ -108,6 +108,13 @@ class EASE(Recommender):
         weights = self.weights[torch.from_numpy(history).to(self.device), item_idx]
         return _history_parts(self.items.ids[history], weights.double().cpu().numpy())
 
+    def _fold_in(self, history) -> torch.Tensor:
+        """The history rows themselves (dense 0/1): EASE scores a row as X B, exactly."""
+        return torch.from_numpy(history.toarray()).to(self.device)
+
+    def _score_folded(self, query: torch.Tensor) -> torch.Tensor:
+        return query @ self.weights
+
     def _item_vectors(self) -> torch.Tensor:
         return self.weights
 

@@ -126,6 +126,13 @@ class GFCF(Recommender):
         rows = rows_mask(self.seen, user_idx.cpu().numpy(), self.device).float()
         return self._score_rows(rows)
 
+    def _fold_in(self, history: sp.csr_array) -> torch.Tensor:
+        """The history rows themselves (dense 0/1): they are scored as users' rows, exactly."""
+        return torch.from_numpy(history.toarray()).to(self.device, torch.float32)
+
+    def _score_folded(self, query: torch.Tensor) -> torch.Tensor:
+        return self._score_rows(query)
+
     def _score_parts(self, user_idx: int, item_idx: int) -> dict[str, float]:
         # score(u, i) = sum over the user's training items j of the two filters' (j, i) entries
         filters = self._graph()

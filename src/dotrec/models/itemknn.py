@@ -95,6 +95,13 @@ class ItemKNN(Recommender):
         column = self.similarity[:, [item_idx]].toarray().ravel()
         return _history_parts(self.items.ids[history], column[history].astype(np.float64))
 
+    def _fold_in(self, history: sp.csr_array) -> sp.csr_array:
+        """The history rows themselves: a history is scored as a user's row, exactly."""
+        return history
+
+    def _score_folded(self, query: sp.csr_array) -> torch.Tensor:
+        return torch.from_numpy(np.asarray((query @ self.similarity).todense(), dtype=np.float32))
+
     def _item_vectors(self) -> torch.Tensor:
         return torch.from_numpy(self.similarity.toarray())
 

@@ -14,6 +14,7 @@ import torch
 from dotrec.artifact import register
 from dotrec.data import Interactions
 from dotrec.losses import bpr
+from dotrec.models._foldin import mean_item_vectors, propagated_user_vectors
 from dotrec.models._mf_module import PairLogits
 from dotrec.models.base import Recommender
 from dotrec.sampling import UniformSampler
@@ -217,6 +218,7 @@ class LightGCN(Recommender):
     name = "lightgcn"
     config_class = LightGCNConfig
     score_kind = "dot product of propagated vectors, trained with BPR (not a probability)"
+    dot_product = True
 
     def __init__(self, **config):
         super().__init__(**config)
@@ -224,6 +226,7 @@ class LightGCN(Recommender):
         self.item_ego: torch.Tensor | None = None
         self.user_vectors: torch.Tensor | None = None
         self.item_vectors: torch.Tensor | None = None
+        self._item_layers: list[torch.Tensor] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -270,6 +273,7 @@ class LightGCN(Recommender):
         ego = ego.detach()
         self.user_ego, self.item_ego = ego[:n_users], ego[n_users:]
         self.user_vectors, self.item_vectors = final[:n_users], final[n_users:]
+        self._item_layers = None
         log = FitLog(losses, time.perf_counter() - start, threads, str(device), cfg.seed)
         self.fit_info.update(log.to_dict())
 
@@ -315,6 +319,39 @@ class LightGCN(Recommender):
     def _item_vectors(self) -> torch.Tensor:
         return self.item_vectors
 
+    def _query_vectors(self, user_idx: torch.Tensor) -> torch.Tensor:
+        return self.user_vectors[user_idx.to(self.device)]
+
+    def _item_vectors_for_search(self) -> torch.Tensor:
+        return self.item_vectors
+
+    @torch.no_grad()
+    def _fold_in(self, history: sp.csr_array) -> torch.Tensor:
+        """A new user's final vector, propagated from its items as the graph does.
+
+        Layer k + 1 of the user is the normalised sum of its items' layer-k
+        vectors (:func:`~dotrec.models._foldin.propagated_user_vectors`);
+        its layer-0 vector, which only training gives, is replaced by the
+        mean of its other layers. The items' vectors stay as trained (adding
+        the user's edges would move them only slightly). With no
+        propagation layers, the mean of the history's item vectors.
+        """
+        if self.config.n_layers == 0:
+            return mean_item_vectors(history, self.item_vectors)
+        return propagated_user_vectors(history, self._layers(), self.item_counts)
+
+    def _layers(self) -> list[torch.Tensor]:
+        """The items' vectors of layers 0..K, propagated once from the ego vectors."""
+        if self._item_layers is None:
+            adjacency = _to_torch(normalized_adjacency(self.seen), self.device)
+            layer = torch.cat([self.user_ego, self.item_ego])
+            layers = [layer]
+            for _ in range(self.config.n_layers):
+                layer = torch.sparse.mm(adjacency, layer)
+                layers.append(layer)
+            self._item_layers = [layer[len(self.user_ego) :] for layer in layers]
+        return self._item_layers
+
     def _tensors(self) -> dict[str, torch.Tensor]:
         # The propagated vectors are stored too, so that a loaded model scores
         # exactly as the fitted one (recomputing could differ in the last bits
@@ -329,3 +366,4 @@ class LightGCN(Recommender):
     def _load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         for name in ("user_ego", "item_ego", "user_vectors", "item_vectors"):
             setattr(self, name, tensors[name].to(self.device))
+        self._item_layers = None

@@ -15,8 +15,9 @@ import torch
 from dotrec import losses
 from dotrec.artifact import register
 from dotrec.data import Interactions
-from dotrec.exceptions import DataWarning
+from dotrec.exceptions import DataWarning, DotrecError
 from dotrec.metrics import METRICS
+from dotrec.models._foldin import solve_user_vectors
 from dotrec.models._mf_module import MFModule, PairLogits
 from dotrec.models.base import Recommender
 from dotrec.ranking import overlap_mask, rank_users, to_model_space
@@ -210,10 +211,18 @@ class MatrixFactorization(Recommender):
 
     name = "mf"
     config_class = MFConfig
+    dot_product = True
+
+    FOLD_IN_NEGATIVES = 32
+    """Negatives drawn per history item when folding in (weighted to stand for
+    the model's ``n_negatives``): more than training's, as each is drawn once."""
+    FOLD_IN_STEPS = 60
+    """Adam steps of a fold-in (learning rate 0.05, cosine-decayed)."""
 
     def __init__(self, **config):
         super().__init__(**config)
         self.module: MFModule | None = None
+        self._fold_in_draws: torch.Tensor | None = None
 
     @property
     def score_kind(self) -> str:  # type: ignore[override]  # depends on the loss
@@ -465,6 +474,81 @@ class MatrixFactorization(Recommender):
 
     def _item_vectors(self) -> torch.Tensor:
         return self.module.item_embedding.weight
+
+    def _query_vectors(self, user_idx: torch.Tensor) -> torch.Tensor:
+        user_idx = user_idx.to(self.device)
+        vectors = self.module.user_embedding.weight[user_idx]
+        bias = self.module.user_bias.weight[user_idx]
+        return torch.cat([vectors, torch.ones_like(bias), bias], 1)  # [p_u, 1, b_u]
+
+    def _item_vectors_for_search(self) -> torch.Tensor:
+        bias = self.module.item_bias.weight
+        return torch.cat([self.module.item_embedding.weight, bias, torch.ones_like(bias)], 1)
+
+    def _fold_in(self, history) -> torch.Tensor:
+        """A new user's vector and bias, fitted to the history under the model's own loss.
+
+        With the item vectors and biases fixed, the user's part of the
+        training objective is convex in its vector (and bias): BCE, BPR or
+        sampled softmax over the history's items against negatives drawn
+        from the model's negative distribution (uniform for the uniform and
+        hard samplers, ``count ** alpha`` for popularity, counts for
+        in-batch), plus the per-row L2 penalty ``l2``. It is minimised by
+        :func:`~dotrec.models._foldin.solve_user_vectors`; the negatives are
+        fixed per item by the model's seed, so the same history always gets
+        the same vector. BPR and softmax ignore a user bias (it is 0, as in
+        training); BCE fits it.
+
+        Raises:
+            DotrecError: for ``loss="mse"``: a list of items carries no
+                ratings to fit.
+        """
+        cfg = self.config
+        if cfg.loss == "mse":
+            raise DotrecError(
+                "this matrix factorization predicts ratings (loss='mse'); a history of item IDs "
+                "has no ratings to fold in. Fold in with a model trained on implicit feedback "
+                "(loss='bce' or 'bpr')."
+            )
+        items = self.module.item_embedding.weight.detach()
+        bias = self.module.item_bias.weight.detach().view(-1)
+        with torch.enable_grad(), thread_count(cfg.num_threads):
+            vectors, user_bias = solve_user_vectors(
+                history,
+                items,
+                bias,
+                loss=cfg.loss,
+                l2=cfg.l2,
+                n_negatives=max(cfg.n_negatives, 1),
+                draws=self._draws(),
+                negative_cdf=self._negative_cdf(),
+                logq_correction=cfg.logq_correction,
+                steps=self.FOLD_IN_STEPS,
+            )
+        user_bias = user_bias.unsqueeze(1)
+        return torch.cat([vectors, torch.ones_like(user_bias), user_bias], 1)
+
+    def _draws(self) -> torch.Tensor:
+        """Uniform numbers (n_items, FOLD_IN_NEGATIVES) from the seed: each item's negatives."""
+        n_items = self.module.item_embedding.num_embeddings
+        if self._fold_in_draws is None or len(self._fold_in_draws) != n_items:
+            generator = torch.Generator().manual_seed(self.config.seed)
+            draws = torch.rand(n_items, self.FOLD_IN_NEGATIVES, generator=generator)
+            self._fold_in_draws = draws.to(self.device)
+        return self._fold_in_draws
+
+    def _negative_cdf(self) -> torch.Tensor:
+        """Cumulative distribution (n_items,) of the negatives, as the sampler draws them."""
+        cfg = self.config
+        counts = torch.from_numpy(self.item_counts.astype(np.float64))
+        if cfg.sampler == "popularity":
+            weights = counts.clamp(min=1) ** cfg.popularity_alpha
+        elif cfg.sampler == "in-batch":
+            weights = counts.clamp(min=1)
+        else:
+            weights = torch.ones_like(counts)
+        cdf = torch.cumsum(weights, 0) / weights.sum()
+        return cdf.float().to(self.device)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         return dict(self.module.state_dict())

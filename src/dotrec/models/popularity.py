@@ -47,6 +47,13 @@ class Popularity(Recommender):
     def _score_pairs(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         return self._counts[item_idx]
 
+    def _fold_in(self, history) -> int:
+        """Popularity ignores who asks: a history is only a count of rows."""
+        return history.shape[0]
+
+    def _score_folded(self, query: int) -> torch.Tensor:
+        return self._counts.unsqueeze(0).expand(query, -1)
+
     def _item_vectors(self) -> torch.Tensor:
         return self._counts.unsqueeze(1)
 

@@ -17,6 +17,7 @@ from torch import nn
 from dotrec import losses
 from dotrec.artifact import register
 from dotrec.data import Dataset, FeatureEncoder, Interactions, Vocabulary, ids_to_text
+from dotrec.models._foldin import mean_item_vectors
 from dotrec.models.base import Recommendations, Recommender
 from dotrec.sampling import UniformSampler
 from dotrec.topk import topk
@@ -189,6 +190,7 @@ class TwoTower(Recommender):
     name = "two-tower"
     config_class = TwoTowerConfig
     score_kind = "dot product of the tower outputs (not a probability)"
+    dot_product = True
 
     def __init__(self, **config):
         super().__init__(**config)
@@ -433,6 +435,26 @@ class TwoTower(Recommender):
 
     def _item_vectors(self) -> torch.Tensor:
         return self.item_vectors[:, :-2]  # without the bias and the constant
+
+    def _query_vectors(self, user_idx: torch.Tensor) -> torch.Tensor:
+        return self.user_vectors[user_idx.to(self.device)]  # [u, 1, b_u]
+
+    def _item_vectors_for_search(self) -> torch.Tensor:
+        return self.item_vectors  # [v, b_i, 1]
+
+    @torch.no_grad()
+    def _fold_in(self, history: sp.csr_array) -> torch.Tensor:
+        """The mean of the history's item vectors as the user's vector, ``[mean v, 1, 0]``.
+
+        The user tower places a user from its ID and features, and a history
+        gives neither (a model with user features places feature-only users
+        with :meth:`recommend_for_features`). So the query is the average of
+        the history items' tower outputs: the score of an item is its mean dot
+        product with them plus its bias.
+        """
+        mean = mean_item_vectors(history, self.item_vectors[:, :-2])
+        one, zero = torch.ones_like(mean[:, :1]), torch.zeros_like(mean[:, :1])
+        return torch.cat([mean, one, zero], 1)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         tensors = {"user_vectors": self.user_vectors, "item_vectors": self.item_vectors}
