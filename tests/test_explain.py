@@ -17,6 +17,7 @@ FAST = {
     "bpr": {"embedding_dim": 4, "epochs": 3, "batch_size": 32, "device": "cpu"},
     "als": {"factors": 4, "iterations": 3, "device": "cpu"},
     "ease": {"regularization": 1.0, "device": "cpu"},
+    "gf-cf": {"n_components": 4, "device": "cpu"},
     "itemknn": {"shrinkage": 0.0},
     "lightgcn": {"embedding_dim": 4, "epochs": 3, "batch_size": 32, "device": "cpu"},
     "two-tower": {"embedding_dim": 4, "id_dim": 4, "hidden": [8], "epochs": 3, "device": "cpu"},
