@@ -9,6 +9,8 @@ count.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -172,3 +174,12 @@ def test_fit_accepts_validation_data(name, clusters):
     validation = Interactions.from_ids(list(missing), list(missing.values()))
     model = MODELS[name](**SETTINGS[name]).fit(data, validation=validation)
     assert model.recommend(list(missing), k=1).counts.tolist() == [1] * len(missing)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_settings_round_trip_through_json(name):
+    config = MODELS[name](**SETTINGS[name]).config
+    values = json.loads(json.dumps(config.to_dict()))
+    assert type(config).from_dict(values) == config
+    with pytest.raises(ValueError, match="unknown .*Config settings \\['bogus'\\]"):
+        type(config).from_dict({**values, "bogus": 1})

@@ -102,7 +102,7 @@ def test_user_with_every_item_trains_on_positives_only():
 def test_config_round_trip_and_checks():
     config = LightGCNConfig(n_layers=2, lr=0.01)
     assert LightGCNConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(ValueError, match="unknown LightGCN settings"):
+    with pytest.raises(ValueError, match="unknown LightGCNConfig settings"):
         LightGCNConfig.from_dict({"layers": 2})
     for bad in ({"n_layers": -1}, {"lr": 0.0}, {"n_negatives": 0}, {"l2": -1.0}):
         with pytest.raises(ValueError):

@@ -162,7 +162,7 @@ def test_config_round_trip():
     assert values == dataclasses.asdict(config)
     assert MFConfig.from_dict(values) == config
     assert MatrixFactorization(**values).config == config
-    with pytest.raises(ValueError, match="unknown MF settings \\['bogus'\\]"):
+    with pytest.raises(ValueError, match="unknown MFConfig settings \\['bogus'\\]"):
         MFConfig.from_dict({**values, "bogus": 1})
 
 

@@ -18,7 +18,7 @@ import torch
 from dotrec.artifact import register
 from dotrec.data import Interactions
 from dotrec.models._foldin import als_user_factors
-from dotrec.models.base import Recommender
+from dotrec.models.base import ModelConfig, Recommender
 from dotrec.training import check_finite_parameters, epoch_loop, resolve_device, thread_count
 
 __all__ = ["ALS", "ALSConfig"]
@@ -27,7 +27,7 @@ _log = logging.getLogger(__name__)
 
 
 @dataclass
-class ALSConfig:
+class ALSConfig(ModelConfig):
     """Settings of :class:`ALS`; the defaults suit MovieLens-like data."""
 
     factors: int = 128

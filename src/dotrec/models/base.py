@@ -85,6 +85,25 @@ class Recommendations:
         )
 
 
+class ModelConfig:
+    """Base of every model's settings dataclass: conversion to and from a plain dict."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (JSON- and TOML-ready)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        """Settings from a plain dict; unknown keys are an error that lists the known ones."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(
+                f"unknown {cls.__name__} settings {unknown}; known: {sorted(names)}"
+            )
+        return cls(**values)
+
+
 class Recommender(ABC):
     """Base of every model: fit on :class:`Interactions`, then recommend.
 

@@ -11,7 +11,7 @@ import torch
 from dotrec.artifact import register
 from dotrec.data import Interactions
 from dotrec.exceptions import DotrecError
-from dotrec.models.base import Recommender, _history_parts
+from dotrec.models.base import ModelConfig, Recommender, _history_parts
 from dotrec.topk import rows_mask
 from dotrec.training import resolve_device
 
@@ -19,7 +19,7 @@ __all__ = ["EASE", "EASEConfig"]
 
 
 @dataclass
-class EASEConfig:
+class EASEConfig(ModelConfig):
     """Settings of :class:`EASE`."""
 
     regularization: float = 250.0

@@ -11,7 +11,7 @@ import torch
 
 from dotrec.artifact import register
 from dotrec.data import Interactions
-from dotrec.models.base import Recommender, _history_parts
+from dotrec.models.base import ModelConfig, Recommender, _history_parts
 from dotrec.models.lightgcn import _inverse_sqrt, _to_torch
 from dotrec.topk import rows_mask
 from dotrec.training import resolve_device
@@ -20,7 +20,7 @@ __all__ = ["GFCF", "GFCFConfig"]
 
 
 @dataclass
-class GFCFConfig:
+class GFCFConfig(ModelConfig):
     """Settings of :class:`GFCF`; the defaults are the paper's."""
 
     n_components: int = 256

@@ -11,13 +11,13 @@ import torch
 
 from dotrec.artifact import register
 from dotrec.data import Interactions
-from dotrec.models.base import Recommender, _history_parts
+from dotrec.models.base import ModelConfig, Recommender, _history_parts
 
 __all__ = ["ItemKNN", "ItemKNNConfig"]
 
 
 @dataclass
-class ItemKNNConfig:
+class ItemKNNConfig(ModelConfig):
     """Settings of :class:`ItemKNN`."""
 
     neighbors: int = 100

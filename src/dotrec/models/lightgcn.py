@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,7 +16,7 @@ from dotrec.data import Interactions
 from dotrec.losses import bpr
 from dotrec.models._foldin import mean_item_vectors, propagated_user_vectors
 from dotrec.models._mf_module import PairLogits
-from dotrec.models.base import Recommender
+from dotrec.models.base import ModelConfig, Recommender
 from dotrec.sampling import UniformSampler
 from dotrec.training import (
     FitLog,
@@ -33,7 +33,7 @@ _log = logging.getLogger(__name__)
 
 
 @dataclass
-class LightGCNConfig:
+class LightGCNConfig(ModelConfig):
     """Settings of :class:`LightGCN`; the defaults suit MovieLens-like data.
 
     Chosen by a grid on MovieLens 100K (every rating a positive,
@@ -73,19 +73,6 @@ class LightGCNConfig:
     num_threads: int | None = None
     """Torch CPU threads during fit; None keeps Torch's setting. A seed gives
     identical models for the same thread count."""
-
-    def to_dict(self) -> dict:
-        """The settings as a plain dict."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> LightGCNConfig:
-        """Settings from a plain dict; unknown keys are an error."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown LightGCN settings {unknown}; known: {sorted(names)}")
-        return cls(**values)
 
     def __post_init__(self) -> None:
         for name in ("embedding_dim", "epochs", "batch_size", "n_negatives"):

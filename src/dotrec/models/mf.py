@@ -6,7 +6,7 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -19,7 +19,7 @@ from dotrec.exceptions import DataWarning, DotrecError
 from dotrec.metrics import METRICS
 from dotrec.models._foldin import solve_user_vectors
 from dotrec.models._mf_module import MFModule, PairLogits
-from dotrec.models.base import Recommender
+from dotrec.models.base import ModelConfig, Recommender
 from dotrec.ranking import overlap_mask, rank_users, to_model_space
 from dotrec.sampling import (
     SAMPLERS,
@@ -50,7 +50,7 @@ LOSSES = ("bce", "bpr", "softmax", "mse")
 
 
 @dataclass
-class MFConfig:
+class MFConfig(ModelConfig):
     """Settings of :class:`MatrixFactorization`; the defaults suit MovieLens-like data.
 
     The defaults were chosen by a grid on MovieLens 100K (every rating a
@@ -123,19 +123,6 @@ class MFConfig:
     every epoch (and still keeps the best one)."""
     eval_every: int = 2
     """Epochs between evaluations on the validation data."""
-
-    def to_dict(self) -> dict:
-        """The settings as a plain dict."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> MFConfig:
-        """Settings from a plain dict; unknown keys are an error."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown MF settings {unknown}; known: {sorted(names)}")
-        return cls(**values)
 
     def __post_init__(self) -> None:
         for name in ("embedding_dim", "epochs", "batch_size", "hard_pool", "eval_every"):

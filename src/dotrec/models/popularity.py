@@ -9,14 +9,14 @@ import torch
 
 from dotrec.artifact import register
 from dotrec.data import Interactions
-from dotrec.models.base import Recommendations, Recommender
+from dotrec.models.base import ModelConfig, Recommendations, Recommender
 from dotrec.topk import topk
 
 __all__ = ["Popularity", "PopularityConfig"]
 
 
 @dataclass
-class PopularityConfig:
+class PopularityConfig(ModelConfig):
     """Popularity has nothing to tune."""
 
 

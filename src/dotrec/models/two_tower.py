@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -18,7 +18,7 @@ from dotrec import losses
 from dotrec.artifact import register
 from dotrec.data import Dataset, FeatureEncoder, Interactions, Vocabulary, ids_to_text
 from dotrec.models._foldin import mean_item_vectors
-from dotrec.models.base import Recommendations, Recommender
+from dotrec.models.base import ModelConfig, Recommendations, Recommender
 from dotrec.sampling import UniformSampler
 from dotrec.topk import topk
 from dotrec.training import (
@@ -36,7 +36,7 @@ _log = logging.getLogger(__name__)
 
 
 @dataclass
-class TwoTowerConfig:
+class TwoTowerConfig(ModelConfig):
     """Settings of :class:`TwoTower`; the defaults suit MovieLens-like data.
 
     Chosen on MovieLens 100K (every rating a positive, ``random_split(0.2,
@@ -88,19 +88,6 @@ class TwoTowerConfig:
     num_threads: int | None = None
     """Torch CPU threads during fit; None keeps Torch's setting. A seed gives
     identical models for the same thread count."""
-
-    def to_dict(self) -> dict:
-        """The settings as a plain dict."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TwoTowerConfig:
-        """Settings from a plain dict; unknown keys are an error."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown two-tower settings {unknown}; known: {sorted(names)}")
-        return cls(**values)
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(width) for width in self.hidden)  # JSON gives a list
