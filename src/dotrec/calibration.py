@@ -75,6 +75,7 @@ __all__ = [
     "fit_platt",
     "log_loss",
     "pav",
+    "reliability_curve",
 ]
 
 _log = logging.getLogger(__name__)
@@ -386,22 +387,56 @@ def expected_calibration_error(
         0.3
     """
     p, y, w = _check_pairs(probabilities, labels, weights)
+    bins = _bin_index(p, w, n_bins, binning)
+    gap = np.bincount(bins, w * y, n_bins) - np.bincount(bins, w * p, n_bins)
+    return float(np.abs(gap).sum() / w.sum())
+
+
+def reliability_curve(
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    n_bins: int = 15,
+    binning: Binning = "mass",
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The points of a reliability diagram, binned as :func:`expected_calibration_error`.
+
+    Returns:
+        ``(predicted, observed, weight)``, float64 arrays with one entry per
+        non-empty bin in increasing order: the bin's weighted mean
+        probability, its weighted share of positives, and its share of the
+        total weight. The ECE is ``sum(weight * |observed - predicted|)``.
+
+    Example:
+        >>> p, y = np.array([0.1, 0.3, 0.6, 0.8]), np.array([0, 1, 1, 1])
+        >>> [a.tolist() for a in reliability_curve(p, y, n_bins=2, binning="width")]
+        [[0.2, 0.7], [0.5, 1.0], [0.5, 0.5]]
+    """
+    p, y, w = _check_pairs(probabilities, labels, weights)
+    bins = _bin_index(p, w, n_bins, binning)
+    total = np.bincount(bins, w, n_bins)
+    full = total > 0
+    predicted = np.bincount(bins, w * p, n_bins)[full] / total[full]
+    observed = np.bincount(bins, w * y, n_bins)[full] / total[full]
+    return predicted, observed, total[full] / w.sum()
+
+
+def _bin_index(p: np.ndarray, w: np.ndarray, n_bins: int, binning: str) -> np.ndarray:
+    """The bin (0 .. n_bins - 1) of each probability; see :func:`expected_calibration_error`."""
     if n_bins < 1:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
     if binning == "width":
-        bins = np.clip(np.floor(p * n_bins), 0, n_bins - 1).astype(np.int64)
-    elif binning == "mass":
-        order = np.argsort(p, kind="stable")
-        before = np.cumsum(w[order]) - w[order]  # weight below each sorted pair
-        run = np.concatenate([[0], np.cumsum(p[order][1:] != p[order][:-1])])
-        run_start = np.flatnonzero(np.concatenate([[True], np.diff(run) > 0]))
-        start_weight = before[run_start][run]  # ties share the bin of their first
-        bins = np.empty(len(p), dtype=np.int64)
-        bins[order] = np.minimum((start_weight / w.sum() * n_bins).astype(np.int64), n_bins - 1)
-    else:
+        return np.clip(np.floor(p * n_bins), 0, n_bins - 1).astype(np.int64)
+    if binning != "mass":
         raise ValueError(f"binning must be 'mass' or 'width', got {binning!r}")
-    gap = np.bincount(bins, w * y, n_bins) - np.bincount(bins, w * p, n_bins)
-    return float(np.abs(gap).sum() / w.sum())
+    order = np.argsort(p, kind="stable")
+    before = np.cumsum(w[order]) - w[order]  # weight below each sorted pair
+    run = np.concatenate([[0], np.cumsum(p[order][1:] != p[order][:-1])])
+    run_start = np.flatnonzero(np.concatenate([[True], np.diff(run) > 0]))
+    start_weight = before[run_start][run]  # ties share the bin of their first
+    bins = np.empty(len(p), dtype=np.int64)
+    bins[order] = np.minimum((start_weight / w.sum() * n_bins).astype(np.int64), n_bins - 1)
+    return bins
 
 
 def log_loss(

@@ -16,6 +16,7 @@ contract.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from dotrec.stats import (
     wilcoxon_signed_rank,
 )
 
-__all__ = ["Comparison", "check_catalogues", "compare_models"]
+__all__ = ["TABLE_HEADER", "Comparison", "check_catalogues", "compare_models"]
 
 _log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ COLUMNS = [
     "n_users",
 ]
 """Columns of :attr:`Comparison.rows`."""
+
+TABLE_HEADER = ["metric", "model", "value", "95% CI", "diff", "p(t)", "p(W)"]
+"""Column titles of :meth:`Comparison.cells`."""
 
 _LIST_LEVEL = {"coverage": coverage, "gini": gini_index}
 """Measures of all lists together (no per-user value), by name."""
@@ -81,6 +85,9 @@ class Comparison:
         n_users: users every model evaluated (the paired sample).
         settings: cutoffs, resamples, confidence, seed, sampled negatives.
         notes: each model's evaluation notes (users left out and why).
+        top_items: each model's ranked lists behind the values: int64
+            (n_users, max K) item indices in that model's vocabulary, -1 past
+            a short list, one row per compared user (sorted by user ID).
     """
 
     rows: pd.DataFrame
@@ -88,6 +95,26 @@ class Comparison:
     n_users: int
     settings: dict[str, object] = field(default_factory=dict)
     notes: dict[str, dict[str, object]] = field(default_factory=dict)
+    top_items: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def cells(self) -> list[list[str]]:
+        """The rows as text under :data:`TABLE_HEADER`, as ``dotrec compare`` prints them.
+
+        The metric is named once per group; the reference's diff, and the
+        interval and p-values where there are none, are blank.
+        """
+        reference = self.models[0]
+        cells, previous = [], None
+        for row in self.rows.itertuples():
+            interval = (
+                "" if math.isnan(row.ci_low) else f"[{_num(row.ci_low)}, {_num(row.ci_high)}]"
+            )
+            diff = "" if row.model == reference else _num(row.diff, "+", like=row.value)
+            shown = row.metric if row.metric != previous else ""
+            previous = row.metric
+            tests = [_p(row.p_ttest), _p(row.p_wilcoxon)]
+            cells.append([shown, row.model, _num(row.value), interval, diff, *tests])
+        return cells
 
     def footer(self) -> list[str]:
         """Lines saying what each column and measure means."""
@@ -238,7 +265,8 @@ def compare_models(
         "features": [] if item_features is None else [str(c) for c in item_features.columns],
     }
     notes = {label: result.notes for label, result in results.items()}
-    return Comparison(table, list(models), len(users), settings, notes)
+    top_items = {label: top.numpy() for label, (top, _) in lists.items()}
+    return Comparison(table, list(models), len(users), settings, notes, top_items)
 
 
 def _common_users(results: dict[str, EvaluationResult]) -> pd.Index:
@@ -356,3 +384,17 @@ def _row(label, name, value, reference, n_users, low=np.nan, high=np.nan) -> dic
         "p_wilcoxon": np.nan,
         "n_users": int(n_users),
     }
+
+
+def _num(value: float, sign: str = "", like: float = 0.0) -> str:
+    """Four decimals for rates and bits, one for counts (as large as ``like`` or more)."""
+    large = max(abs(value), abs(like)) >= 100
+    return f"{value:{sign}.1f}" if large else f"{value:{sign}.4f}"
+
+
+def _p(value: float) -> str:
+    if pd.isna(value):
+        return ""
+    if value == 0:
+        return "<1e-300"  # below what a float holds
+    return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import textwrap
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from dotrec.artifact import load_model
 from dotrec.cli._common import add_data_options, data_config, echo, load_data, warn
 from dotrec.cli.split import add_split_options, split_data
-from dotrec.comparison import Comparison, check_catalogues, compare_models
+from dotrec.comparison import TABLE_HEADER, Comparison, check_catalogues, compare_models
 from dotrec.config import DataConfig, RunConfig
 from dotrec.data import Dataset
 from dotrec.metrics import METRICS
@@ -23,7 +20,6 @@ from dotrec.models import MODELS, Recommender, TwoTower
 from dotrec.stats import check_bootstrap_options
 
 _FORMATS = ("table", "csv", "json", "markdown")
-_HEADER = ["metric", "model", "value", "95% CI", "diff", "p(t)", "p(W)"]
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -220,11 +216,13 @@ def _check_trained_on(label: str, model: Recommender, train, quiet: bool) -> Non
         warn(f"loaded {label} ({model.name}), trained on this split's training side")
 
 
-def _fit(label: str, model: Recommender, dataset: Dataset, train, quiet: bool) -> None:
+def _fit(
+    label: str, model: Recommender, dataset: Dataset, train, quiet: bool, validation=None
+) -> None:
     # a model that takes side features (two-tower) finds the dataset's own, as in train
     features = model.dataset_features(dataset) if hasattr(model, "dataset_features") else {}
     started = time.perf_counter()
-    model.fit(train, show_progress=not quiet and sys.stderr.isatty(), **features)
+    model.fit(train, validation, show_progress=not quiet and sys.stderr.isatty(), **features)
     if not quiet:
         name = label if label == model.name else f"{label} ({model.name})"
         warn(f"trained {name} in {time.perf_counter() - started:.1f} s")
@@ -239,49 +237,20 @@ def render(comparison: Comparison, fmt: str) -> str:
         return comparison.rows.to_csv(index=False)
     if fmt == "json":
         return json.dumps(comparison.to_dict(), indent=2) + "\n"
-    cells = _cells(comparison)
+    cells = comparison.cells()
     if fmt == "markdown":
-        lines = ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
+        lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in cells]
         return "\n".join(lines) + "\n\n" + "\n\n".join(comparison.footer()) + "\n"
-    widths = [max(len(h), *(len(row[j]) for row in cells)) for j, h in enumerate(_HEADER)]
+    widths = [max(len(h), *(len(row[j]) for row in cells)) for j, h in enumerate(TABLE_HEADER)]
     align = lambda row: "  ".join(  # noqa: E731
         cell.ljust(w) if j < 2 else cell.rjust(w)
         for j, (cell, w) in enumerate(zip(row, widths, strict=True))
     ).rstrip()
-    lines = [align(_HEADER), align(["-" * w for w in widths])]
+    lines = [align(TABLE_HEADER), align(["-" * w for w in widths])]
     for n, row in enumerate(cells):
         if n and row[0]:  # a blank line before each metric's group
             lines.append("")
         lines.append(align(row))
     footer = [textwrap.fill(line, 88, subsequent_indent="  ") for line in comparison.footer()]
     return "\n".join(lines + [""] + footer) + "\n"
-
-
-def _cells(comparison: Comparison) -> list[list[str]]:
-    """Text cells per row; the metric named once per group, the reference's diff blank."""
-    reference = comparison.models[0]
-    cells, previous = [], None
-    for row in comparison.rows.itertuples():
-        interval = "" if math.isnan(row.ci_low) else f"[{_num(row.ci_low)}, {_num(row.ci_high)}]"
-        diff = "" if row.model == reference else _num(row.diff, "+", like=row.value)
-        shown = row.metric if row.metric != previous else ""
-        previous = row.metric
-        cells.append(
-            [shown, row.model, _num(row.value), interval, diff, _p(row.p_ttest), _p(row.p_wilcoxon)]
-        )
-    return cells
-
-
-def _num(value: float, sign: str = "", like: float = 0.0) -> str:
-    """Four decimals for rates and bits, one for counts (as large as ``like`` or more)."""
-    large = max(abs(value), abs(like)) >= 100
-    return f"{value:{sign}.1f}" if large else f"{value:{sign}.4f}"
-
-
-def _p(value: float) -> str:
-    if pd.isna(value):
-        return ""
-    if value == 0:
-        return "<1e-300"  # below what a float holds
-    return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"

@@ -1,0 +1,236 @@
+"""dotrec report: compare models and write one HTML page of plots about them."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from dotrec.cli._common import add_data_options, echo, warn
+from dotrec.cli.compare import (
+    _check_run_configs,
+    _check_trained_on,
+    _fit,
+    _is_fitted,
+    _labels,
+    _resolve,
+    _split,
+)
+from dotrec.cli.split import add_split_options
+from dotrec.comparison import check_catalogues, compare_models
+from dotrec.data import read_items
+from dotrec.metrics import METRICS
+from dotrec.models import MODELS, TwoTower
+from dotrec.report import check_matplotlib, check_tsne, make_report, uses_validation
+from dotrec.split import random_split
+from dotrec.stats import check_bootstrap_options
+
+
+def add_parser(commands) -> argparse.ArgumentParser:
+    parser = commands.add_parser(
+        "report",
+        help="write an HTML report: comparison table and plots (needs dotrec[report])",
+        description="Split DATA once and train each MODEL as `dotrec compare` does, then "
+        "write one self-contained HTML file (plots as embedded PNGs, no network needed): "
+        "the comparison table with intervals, training loss and validation metric per "
+        "epoch, each metric against K, item popularity against how often each item is "
+        "recommended, a reliability diagram, and a 2-D map of the item embeddings coloured "
+        "by genre. When a model trained here uses validation data (mf, bpr), a share of "
+        "each user's training rows is held out as validation and every model trained here "
+        "fits on the rest, so that all share one training set. Needs matplotlib: "
+        "pip install 'dotrec[report]'.",
+    )
+    parser.add_argument(
+        "models",
+        metavar="MODEL",
+        nargs="+",
+        help=f"a model folder, a run config TOML, or a model name trained with its defaults "
+        f"({', '.join(sorted(MODELS))}); the first is the reference",
+    )
+    parser.add_argument("--data", required=True, help="a file, or a dataset name such as ml-100k")
+    parser.add_argument(
+        "--test",
+        metavar="TEST_DATA",
+        help="held-out file: DATA is then the training side and the split options are not used",
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="the HTML file to write"
+    )
+    parser.add_argument(
+        "--k",
+        type=int,
+        nargs="+",
+        default=[1, 5, 10, 20, 50],
+        help="cutoffs (default 1 5 10 20 50)",
+    )
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        choices=list(METRICS),
+        default=["precision", "recall", "ndcg"],
+        help="per-user metrics (default precision recall ndcg)",
+    )
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        metavar="F",
+        help="share of each user's training rows held out as validation for models trained "
+        "in epochs (default 0.1 when such a model is trained here, else 0; 0 turns it off)",
+    )
+    parser.add_argument(
+        "--embedding",
+        choices=["pca", "tsne"],
+        default="pca",
+        help="how the item map is drawn (default pca; tsne needs scikit-learn)",
+    )
+    parser.add_argument(
+        "--items",
+        metavar="FILE",
+        help="item metadata with genres (u.item, movies.csv) when DATA is a file",
+    )
+    parser.add_argument("--bins", type=int, default=15, help="reliability bins (default 15)")
+    parser.add_argument(
+        "--max-pairs",
+        type=int,
+        metavar="N",
+        default=1_000_000,
+        help="most (user, item) pairs scored per model for the reliability diagram "
+        "(default 1000000)",
+    )
+    parser.add_argument(
+        "--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)"
+    )
+    parser.add_argument(
+        "--confidence", type=float, default=0.95, help="interval coverage (default 0.95)"
+    )
+    parser.add_argument("--title", help="page title (default: dotrec report: DATA)")
+    parser.add_argument(
+        "--on-overlap",
+        choices=["drop", "raise"],
+        default="drop",
+        help="test pairs also in training: remove with a warning, or fail",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    split = parser.add_argument_group("the split (without --test)")
+    add_split_options(
+        split, seed_help="seed of the split, the bootstrap and the samples (default 0)"
+    )
+    add_data_options(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    # Fail on a missing plotting library, a bad option or name before reading data.
+    check_matplotlib()
+    if args.embedding == "tsne":
+        check_tsne()
+    check_bootstrap_options(args.resamples, args.confidence)
+    if args.bins < 1 or args.max_pairs < 1:
+        raise ValueError(
+            f"--bins and --max-pairs must be positive, got {args.bins}, {args.max_pairs}"
+        )
+    specs = [_resolve(spec) for spec in args.models]
+    labels = _labels([label for label, _ in specs])
+    loaded = {lab: m for lab, (_, m) in zip(labels, specs, strict=True) if _is_fitted(m)}
+    check_catalogues(loaded)
+    fraction = _validation_fraction(args, specs, loaded)
+    genres = _genres(args)
+
+    dataset, train, test = _split(args)
+    _check_run_configs(args, specs)
+    fit_side, validation = train, None
+    if fraction > 0:
+        fit_side, validation = random_split(train, fraction, seed=args.seed)
+    models, seconds = {}, {}
+    for label, (_, model) in zip(labels, specs, strict=True):
+        if _is_fitted(model):
+            _check_trained_on(label, model, train, args.quiet)
+        else:
+            started = time.perf_counter()
+            held = validation if uses_validation(model) else None
+            _fit(label, model, dataset, fit_side, args.quiet, held)
+            seconds[label] = time.perf_counter() - started
+        models[label] = model
+
+    features = TwoTower.dataset_features(dataset).get("item_features")
+    if genres is not None:
+        features = genres.to_frame()
+    elif features is not None:
+        genres = features["genres"]
+    comparison = compare_models(
+        models,
+        test,
+        args.k,
+        args.metrics,
+        item_features=features,
+        n_resamples=args.resamples,
+        confidence=args.confidence,
+        seed=args.seed,
+        on_overlap=args.on_overlap,
+    )
+    if not args.quiet:
+        warn("drawing the plots")
+    summary = _summary(args, dataset.name, train, fit_side, validation, test, models, seconds)
+    report = make_report(
+        models,
+        test,
+        comparison,
+        item_genres=genres,
+        projection=args.embedding,
+        n_bins=args.bins,
+        max_pairs=args.max_pairs,
+        seed=args.seed,
+        title=args.title or f"dotrec report: {args.data}",
+        summary=summary,
+    )
+    echo(f"wrote {report.write(args.out)}")
+    return 0
+
+
+def _validation_fraction(args, specs, loaded) -> float:
+    """The share held out as validation: 0.1 when a model trained here uses it, by default."""
+    trained_here = [model for _, model in specs if not _is_fitted(model)]
+    wanted = any(uses_validation(model) for model in trained_here)
+    if args.validation_fraction is None:
+        return 0.1 if wanted and not loaded else 0.0
+    if not 0.0 <= args.validation_fraction < 1.0:
+        raise ValueError(f"--validation-fraction must be in [0, 1), got {args.validation_fraction}")
+    if args.validation_fraction > 0 and loaded and trained_here:
+        raise ValueError(
+            f"--validation-fraction {args.validation_fraction} would train "
+            "the named models on part of the training side, while the model folders "
+            f"({', '.join(loaded)}) were trained on all of it; use --validation-fraction 0"
+        )
+    return args.validation_fraction
+
+
+def _genres(args):
+    """Genres by item ID from --items, or None."""
+    if args.items is None:
+        return None
+    items = read_items(args.items)
+    if "genres" not in items or not (items["genres"] != "").any():
+        raise ValueError(f"{args.items}: no genres column with values; give a file with genres")
+    return items["genres"]
+
+
+def _summary(args, name, train, fit_side, validation, test, models, seconds) -> list[str]:
+    """Lines on the data, the split and the models, for the top of the page."""
+    if args.test is not None:
+        split = f"training side {args.data}, test side {args.test}"
+    else:
+        split = f"{name}, {args.method} split (seed {args.seed})"
+    lines = [
+        f"Data: {split}: {len(train)} training rows, {len(test)} test rows of {test.n_users} users."
+    ]
+    if validation is not None:
+        lines.append(
+            f"Validation: {len(validation)} of the training rows (a per-user random share) "
+            f"held out; every model trained here fit on the other {len(fit_side)}, and the "
+            "models trained in epochs ranked the validation rows to choose their epoch. "
+            "With --validation-fraction 0 the numbers are those of dotrec compare."
+        )
+    for label, model in models.items():
+        how = f"trained in {seconds[label]:.1f} s" if label in seconds else "loaded"
+        lines.append(f"{label}: {type(model).__name__}, {how}; score: {model.score_kind}.")
+    return lines
