@@ -20,6 +20,7 @@ from dotrec.cli import (
     inspect,
     quickstart,
     recommend,
+    serve,
     split,
     train,
     tune,
@@ -39,6 +40,7 @@ _COMMANDS = [
     recommend,
     explain,
     calibrate,
+    serve,
 ]
 
 
