@@ -21,6 +21,7 @@ from dotrec.cli import (
     quickstart,
     recommend,
     report,
+    serve,
     split,
     train,
     tune,
@@ -41,6 +42,7 @@ _COMMANDS = [
     recommend,
     explain,
     calibrate,
+    serve,
 ]
 
 
