@@ -17,6 +17,7 @@ from dotrec.cli import (
     compare,
     evaluate,
     explain,
+    index,
     inspect,
     quickstart,
     recommend,
@@ -37,6 +38,7 @@ _COMMANDS = [
     evaluate,
     compare,
     recommend,
+    index,
     explain,
     calibrate,
 ]
