@@ -6,6 +6,10 @@ index order) and ``weights.safetensors`` (learned tensors, each user's seen
 items, item counts), and may hold more files, such as the ``run.toml`` that
 ``dotrec train`` records and the ``calibration.json`` of a calibrated model
 (:mod:`dotrec.calibration`), each listed with its checksum in ``model.json``.
+A model with approximate indexes (:mod:`dotrec.ann`) adds ``ann.json``
+(listed like the others) and one faiss file per index, such as
+``ann-recommend.faiss``: binary payloads, whose checksums ``ann.json`` holds
+so that loading need not read them until an index is used.
 It is written to a temporary sibling folder and swapped
 into place, so a killed write leaves the previous model intact. Loading reads
 no pickle and runs no code from the folder.
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     from dotrec.models.base import Recommender
 
 __all__ = [
+    "ANN_FILE",
     "CALIBRATION_FILE",
     "FORMAT_VERSION",
     "ModelFileError",
@@ -49,6 +54,8 @@ _REGISTRY: dict[str, type] = {}
 _FILES = ("model.json", "vocab.json", "weights.safetensors")
 CALIBRATION_FILE = "calibration.json"
 """The calibrator of a calibrated model, as JSON (see :mod:`dotrec.calibration`)."""
+ANN_FILE = "ann.json"
+"""The approximate indexes of a model, described as JSON (see :mod:`dotrec.ann`)."""
 
 
 def register(cls: type) -> type:
@@ -102,8 +109,14 @@ def save_model(
             )
     extra_files = dict(extra_files or {})
     for name in extra_files:
-        if name in (*_FILES, CALIBRATION_FILE) or name != Path(name).name or name.startswith("."):
+        if name in (*_FILES, CALIBRATION_FILE, ANN_FILE) or not _plain_name(name):
             raise ValueError(f"extra_files: {name!r} is not a free plain file name")
+    payloads = {}
+    if getattr(model, "ann_indexes", None):
+        from dotrec.ann import folder_files
+
+        text, payloads = folder_files(model.ann_indexes, model._index_vectors, len(model.items))
+        extra_files.update(text)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:
@@ -120,6 +133,9 @@ def save_model(
             extra_files[CALIBRATION_FILE] = json.dumps(model.calibrator.to_dict())
         for name, text in extra_files.items():
             (tmp / name).write_text(text, encoding="utf-8")
+        for name, data in payloads.items():
+            if data is not None:
+                (tmp / name).write_bytes(data)
         meta = {
             "format_version": FORMAT_VERSION,
             "dotrec_version": __version__,
@@ -144,8 +160,12 @@ def save_model(
     return target
 
 
-def replace_files(path: str | Path, files: dict[str, str | None]) -> Path:
-    """Write (or, for None, remove) extra text files of a model folder, atomically.
+def replace_files(
+    path: str | Path,
+    files: dict[str, str | None],
+    payloads: dict[str, bytes | None] | None = None,
+) -> Path:
+    """Write (or, for None, remove) extra files of a model folder, atomically.
 
     The folder is copied beside itself, changed there, its ``model.json``
     checksums updated, and swapped into place, so a killed write leaves the
@@ -153,7 +173,11 @@ def replace_files(path: str | Path, files: dict[str, str | None]) -> Path:
 
     Args:
         path: an existing model folder.
-        files: file name -> new text, or None to remove the file.
+        files: file name -> new text, or None to remove the file; their
+            checksums are kept in ``model.json``.
+        payloads: file name -> new bytes, or None to remove the file; binary
+            files whose checksums the caller keeps in one of ``files`` (as
+            ``ann.json`` does for the faiss indexes).
 
     Raises:
         ModelFileError: ``path`` is not a complete model folder.
@@ -162,8 +186,9 @@ def replace_files(path: str | Path, files: dict[str, str | None]) -> Path:
     """
     target = Path(path)
     meta = read_metadata(target)
-    for name in files:
-        if name in _FILES or name != Path(name).name or name.startswith("."):
+    payloads = dict(payloads or {})
+    for name in (*files, *payloads):
+        if name in _FILES or not _plain_name(name):
             raise ValueError(f"replace_files: {name!r} is not a free plain file name")
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
@@ -177,12 +202,22 @@ def replace_files(path: str | Path, files: dict[str, str | None]) -> Path:
                 (tmp / name).write_text(text, encoding="utf-8")
                 os.chmod(tmp / name, 0o666 & ~_umask())
                 checksums[name] = _sha256(tmp / name)
+        for name, data in payloads.items():
+            checksums.pop(name, None)
+            (tmp / name).unlink(missing_ok=True)
+            if data is not None:
+                (tmp / name).write_bytes(data)
+                os.chmod(tmp / name, 0o666 & ~_umask())
         _write_json(tmp / "model.json", {**meta, "sha256": checksums})
         _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _plain_name(name: str) -> bool:
+    return name == Path(name).name and not name.startswith(".")
 
 
 def _umask() -> int:
@@ -291,6 +326,10 @@ def load_model(path: str | Path, device: str = "auto") -> Recommender:
                 raise ModelFileError(f"{folder}: parameter {name!r} holds NaN or infinite values")
         model._load_tensors(params)
         model.calibrator = _read_calibrator(folder) if CALIBRATION_FILE in checksums else None
+        if ANN_FILE in checksums:
+            from dotrec.ann import read_indexes
+
+            model.ann_indexes = read_indexes(folder)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ModelFileError(
             f"{folder}: the model folder is incomplete or from an incompatible version "

@@ -17,6 +17,8 @@ __all__ = [
     "DatasetNotFoundError",
     "ModelFileError",
     "TrainingDivergedError",
+    "MissingDependencyError",
+    "StaleIndexError",
     "DotrecWarning",
     "DataWarning",
 ]
@@ -76,6 +78,14 @@ class ModelFileError(DotrecError, OSError):
 
 class TrainingDivergedError(DotrecError, ArithmeticError):
     """The loss or the parameters became NaN or infinite during training."""
+
+
+class MissingDependencyError(DotrecError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+class StaleIndexError(DotrecError):
+    """An approximate index was built for other item vectors than the model's."""
 
 
 class DotrecWarning(UserWarning):

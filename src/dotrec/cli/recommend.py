@@ -29,6 +29,11 @@ def add_parser(commands) -> argparse.ArgumentParser:
         choices=["popular"],
         help="answer unknown users with popular items (marked in a column)",
     )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="rank every item, even when the model has an approximate index (dotrec index)",
+    )
     parser.add_argument("--out", type=Path, help="CSV file to write (default: standard output)")
     return parser
 
@@ -42,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         exclude_seen=not args.include_seen,
         items=args.items,
         fallback=args.fallback,
+        exact=True if args.exact else None,
     )
     frame = recs.to_frame()
     if not frame["fallback"].any():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,9 +17,9 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from dotrec import artifact
+from dotrec import ann, artifact
 from dotrec.data import Interactions, Vocabulary, ids_to_text
-from dotrec.exceptions import DotrecError, EmptyDataError, UnknownIDError
+from dotrec.exceptions import DotrecError, DotrecWarning, EmptyDataError, UnknownIDError
 from dotrec.models._foldin import history_matrix
 from dotrec.topk import TopK, rows_mask, topk
 
@@ -144,6 +145,7 @@ class Recommender(ABC):
         self.item_counts: np.ndarray | None = None
         self.fit_info: dict[str, Any] = {}
         self.calibrator: Calibrator | None = None
+        self.ann_indexes: dict[str, ann.ANNIndex] = {}
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in dataclasses.asdict(self.config).items())
@@ -191,6 +193,7 @@ class Recommender(ABC):
             )
         data = interactions.compact()
         self.calibrator = None  # fitted to the old scores
+        self.ann_indexes = {}  # built over the old vectors
         self.users, self.items = data.users, data.items
         self.seen = data.user_items()
         self.item_counts = np.asarray(self.seen.sum(axis=0)).ravel().astype(np.int64)
@@ -281,6 +284,15 @@ class Recommender(ABC):
         """Item vectors (n_items, D) whose inner products with queries are the scores."""
         raise self._no_vector_form()
 
+    def _search_vectors_of(self, item_idx: torch.Tensor) -> torch.Tensor:
+        """Rows ``item_idx`` of :meth:`_item_vectors_for_search`, shape (n, D).
+
+        Models that assemble the search vectors (rather than store them)
+        override this to assemble only these rows.
+        """
+        vectors = self._item_vectors_for_search()
+        return vectors[item_idx.to(vectors.device)]
+
     def _no_vector_form(self) -> DotrecError:
         return DotrecError(
             f"{type(self).__name__} does not score by a dot product of user and item vectors, "
@@ -362,6 +374,7 @@ class Recommender(ABC):
         items: Sequence[object] | None = None,
         fallback: Literal["popular"] | None = None,
         batch_size: int = 1024,
+        exact: bool | None = None,
     ) -> Recommendations:
         """Top-``k`` items for each user, best first.
 
@@ -374,13 +387,23 @@ class Recommender(ABC):
                 items, marked in ``Recommendations.fallback``; by default an
                 unknown user is an error.
             batch_size: users scored at once.
+            exact: ``True`` scores every item; ``False`` asks the approximate
+                index (:meth:`build_index`); ``None`` (default) uses the index
+                when the model has one and the catalogue has at least its
+                ``min_items`` items. Either way seen items and non-candidates
+                never come back, and scores are the model's exact scores of
+                the returned items; the index may miss some of the true top-k.
 
         Raises:
             ValueError: ``k`` is negative.
             UnknownIDError: an unknown user (without fallback) or candidate item.
+            DotrecError: ``exact=False`` for a model without an index.
+            MissingDependencyError: ``exact=False`` without faiss installed.
+            StaleIndexError: the index was built for other item vectors.
         """
         self._check_fitted()
         _check_k(k)
+        index = self._usable_index("recommend", exact)
         query = ids_to_text(_as_list(user_ids))
         user_idx = self.users.lookup(query)
         unknown = user_idx < 0
@@ -392,7 +415,10 @@ class Recommender(ABC):
         known_rows = np.flatnonzero(~unknown)
         for start in range(0, len(known_rows), batch_size):
             rows = known_rows[start : start + batch_size]
-            result = self.recommend_indices(user_idx[rows], k, exclude_seen, candidates)
+            if index is None:
+                result = self.recommend_indices(user_idx[rows], k, exclude_seen, candidates)
+            else:
+                result = self._ann_indices(index, user_idx[rows], k, exclude_seen, candidates)
             item_idx[rows], scores[rows] = result.indices.numpy(), result.scores.numpy()
             counts[rows] = result.counts.numpy()
         if unknown.any():
@@ -491,21 +517,61 @@ class Recommender(ABC):
             result = topk(scores, k, exclude, candidates)
         return TopK(result.indices.cpu(), result.scores.cpu(), result.counts.cpu())
 
-    def similar_items(self, item_ids: Sequence[object] | object, k: int = 10) -> Recommendations:
+    def _ann_indices(
+        self,
+        index: ann.ANNIndex,
+        user_idx: np.ndarray,
+        k: int,
+        exclude_seen: bool,
+        candidates: torch.Tensor | None,
+    ) -> TopK:
+        """:meth:`recommend_indices` through the approximate index."""
+        user_idx = np.asarray(user_idx, dtype=np.int64)
+        with torch.no_grad():
+            queries = self._query_vectors(torch.from_numpy(user_idx))
+
+        # The score of a pair is <query vector, search vector> (see the hooks).
+        def rescore(rows: np.ndarray, items: np.ndarray) -> torch.Tensor:
+            found = self._search_vectors_of(torch.from_numpy(items))
+            return (queries[torch.from_numpy(rows).to(queries.device)] * found).sum(1)
+
+        def exact(rows: np.ndarray) -> TopK:
+            return self.recommend_indices(user_idx[rows], k, exclude_seen, candidates)
+
+        with torch.no_grad():
+            return ann.search_topk(
+                index,
+                queries,
+                k,
+                rescore=rescore,
+                exact=exact,
+                exclude=sp.csr_array(self.seen[user_idx]) if exclude_seen else None,
+                candidates=candidates,
+            )
+
+    def similar_items(
+        self, item_ids: Sequence[object] | object, k: int = 10, *, exact: bool | None = None
+    ) -> Recommendations:
         """The ``k`` items closest to each query item by cosine similarity.
 
         The query item itself is left out. Scores are cosine similarities in
         [-1, 1] of the model's item vectors.
+
+        Args:
+            item_ids: raw item IDs, or one ID.
+            k: list length.
+            exact: as in :meth:`recommend`, for the cosine index that
+                ``build_index(similar_items=True)`` builds.
         """
         self._check_fitted()
         query = ids_to_text(_as_list(item_ids))
-        item_idx = torch.from_numpy(self.items.index(query, "item"))
+        item_idx = self.items.index(query, "item")
+        index = self._usable_index("similar", exact)
         with torch.no_grad():
-            vectors = torch.nn.functional.normalize(self._item_vectors().float(), dim=1)
-            sims = vectors[item_idx.to(vectors.device)] @ vectors.T
-            itself = torch.zeros_like(sims, dtype=torch.bool)
-            itself[torch.arange(len(item_idx)), item_idx.to(sims.device)] = True
-            result = topk(sims, k, exclude=itself)
+            if index is None:
+                result = self._similar_exact(item_idx, k)
+            else:
+                result = self._similar_ann(index, item_idx, k)
         return self._package(
             query,
             result.indices.cpu().numpy(),
@@ -513,6 +579,123 @@ class Recommender(ABC):
             result.counts.cpu().numpy(),
             np.zeros(len(query), dtype=bool),
         )
+
+    def _similar_exact(self, item_idx: np.ndarray, k: int) -> TopK:
+        item_idx = torch.from_numpy(item_idx)
+        vectors = torch.nn.functional.normalize(self._item_vectors().float(), dim=1)
+        sims = vectors[item_idx.to(vectors.device)] @ vectors.T
+        itself = torch.zeros_like(sims, dtype=torch.bool)
+        itself[torch.arange(len(item_idx)), item_idx.to(sims.device)] = True
+        result = topk(sims, k, exclude=itself)
+        return TopK(result.indices.cpu(), result.scores.cpu(), result.counts.cpu())
+
+    def _similar_ann(self, index: ann.ANNIndex, item_idx: np.ndarray, k: int) -> TopK:
+        vectors = torch.nn.functional.normalize(self._item_vectors().float(), dim=1)
+        queries = vectors[torch.from_numpy(item_idx).to(vectors.device)]
+        n_rows = len(item_idx)
+        itself = sp.csr_array(
+            (np.ones(n_rows), item_idx, np.arange(n_rows + 1)), shape=(n_rows, len(self.items))
+        )
+
+        def rescore(rows: np.ndarray, items: np.ndarray) -> torch.Tensor:
+            found = vectors[torch.from_numpy(items).to(vectors.device)]
+            return (queries[torch.from_numpy(rows).to(vectors.device)] * found).sum(1)
+
+        return ann.search_topk(
+            index,
+            queries,
+            k,
+            rescore=rescore,
+            exact=lambda rows: self._similar_exact(item_idx[rows], k),
+            exclude=itself,
+        )
+
+    # --- approximate indexes ------------------------------------------------------
+
+    def build_index(
+        self,
+        kind: Literal["hnsw", "ivf"] = "ivf",
+        *,
+        similar_items: bool = False,
+        min_items: int = ann.DEFAULT_MIN_ITEMS,
+        **settings: Any,
+    ) -> Recommender:
+        """Build approximate nearest-neighbour indexes over the item vectors; returns ``self``.
+
+        The ``"recommend"`` index answers maximum inner product search over
+        the vectors whose products with the users' query vectors are the
+        scores (biases included), so it ranks as :meth:`recommend` does;
+        with ``similar_items=True`` a ``"similar"`` index over the normalised
+        item vectors answers :meth:`similar_items`. They replace any earlier
+        indexes, are saved with the model and are used by ``recommend`` and
+        ``similar_items`` as their ``exact`` argument says. Retraining drops
+        them; other changes to the vectors make them refused as stale.
+
+        Args:
+            kind: ``"ivf"`` (k-means lists; fast to build) or ``"hnsw"`` (a
+                graph; see :class:`dotrec.ann.ANNIndex`).
+            similar_items: also build the cosine index for ``similar_items``.
+            min_items: catalogue size from which ``exact=None`` uses the index.
+            **settings: fields of :class:`dotrec.ann.HNSWSettings` or
+                :class:`dotrec.ann.IVFSettings`.
+
+        Raises:
+            DotrecError: the model does not score by a dot product.
+            MissingDependencyError: faiss is not installed
+                (``pip install 'dotrec[ann]'``).
+        """
+        self._check_fitted()
+        if not self.dot_product:
+            raise self._no_vector_form()
+        indexes = {}
+        with torch.no_grad():
+            indexes["recommend"] = ann.ANNIndex.build(
+                self._item_vectors_for_search(), kind, min_items=min_items, **settings
+            )
+            if similar_items:
+                indexes["similar"] = ann.ANNIndex.build(
+                    self._item_vectors(), kind, "cosine", min_items=min_items, **settings
+                )
+        self.ann_indexes = indexes
+        return self
+
+    def _index_vectors(self, purpose: str) -> torch.Tensor:
+        """The vectors the index for ``purpose`` is built over."""
+        with torch.no_grad():
+            if purpose == "recommend":
+                return self._item_vectors_for_search()
+            return self._item_vectors()
+
+    def _usable_index(self, purpose: str, exact: bool | None) -> ann.ANNIndex | None:
+        """The index to answer with, or None for exact scoring (see ``recommend``)."""
+        if exact is not None and not isinstance(exact, bool):
+            raise ValueError(f"exact must be True, False or None, got {exact!r}")
+        index = None if exact else self.ann_indexes.get(purpose)
+        if index is None:
+            if exact is False:
+                what, python, flag = ("recommend", "", "")
+                if purpose == "similar":
+                    what, python, flag = ("similar_items", "similar_items=True", " --similar-items")
+                raise DotrecError(
+                    f"exact=False asks for the approximate index, but this {self.name} model has "
+                    f"no index for {what}. Build one with model.build_index({python}) (command "
+                    f"line: dotrec index MODEL_DIR{flag})."
+                )
+            return None
+        if exact is None:
+            if len(self.items) < index.min_items:
+                return None
+            if not ann.faiss_available():
+                warnings.warn(
+                    "the model has an approximate index but faiss is not installed, so it "
+                    "ranks exactly; pip install 'dotrec[ann]' to use the index",
+                    DotrecWarning,
+                    stacklevel=3,
+                )
+                return None
+        ann.require_faiss()
+        index.check(lambda: self._index_vectors(purpose), len(self.items))
+        return index
 
     def _candidates(self, items: Sequence[object] | None) -> torch.Tensor | None:
         if items is None:

@@ -472,6 +472,12 @@ class MatrixFactorization(Recommender):
         bias = self.module.item_bias.weight
         return torch.cat([self.module.item_embedding.weight, bias, torch.ones_like(bias)], 1)
 
+    def _search_vectors_of(self, item_idx: torch.Tensor) -> torch.Tensor:
+        item_idx = item_idx.to(self.device)
+        vectors = self.module.item_embedding.weight[item_idx]
+        bias = self.module.item_bias.weight[item_idx]
+        return torch.cat([vectors, bias, torch.ones_like(bias)], 1)
+
     def _fold_in(self, history) -> torch.Tensor:
         """A new user's vector and bias, fitted to the history under the model's own loss.
 
