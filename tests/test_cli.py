@@ -220,3 +220,14 @@ def test_quickstart_offline_falls_back_to_synthetic(tmp_path, monkeypatch, capsy
     assert "full-ranking evaluation over" in captured.out
     assert "ndcg" in captured.out
     assert list(empty.iterdir()) == []  # nothing was downloaded
+
+
+def test_every_command_help_renders_cleanly():
+    """Descriptions are printed as written (no %-formatting), help strings are formatted."""
+    from dotrec.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in commands.choices.items():
+        text = sub.format_help()
+        assert "%%" not in text and "%(" not in text, name

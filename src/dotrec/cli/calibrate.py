@@ -22,8 +22,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
         "held-out interactions; negatives are all other items the user had no training "
         "interaction with (or --negatives per positive, weighted back to the true rate). "
         "The probability is that of the item being among the user's held-out interactions; "
-        "it holds only for data held out the same way. Fitted on 70%% of the users; the "
-        "ECE and log loss, before and after, are measured on the other 30%%.",
+        "it holds only for data held out the same way. Fitted on 70% of the users; the "
+        "ECE and log loss, before and after, are measured on the other 30%.",
     )
     parser.add_argument("model", metavar="MODEL_DIR", type=Path)
     parser.add_argument(
