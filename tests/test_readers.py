@@ -52,6 +52,39 @@ def test_missing_named_column(tmp_path):
     assert "user_id" in message and "timestamp" in message  # lists the columns that exist
 
 
+@pytest.mark.parametrize(
+    ("header", "rows", "missing", "taken"),
+    [
+        ("user_id,rating", "u1,4\nu2,5\n", "item", "'rating'"),  # not the ratings as items
+        ("time,user,product", "1,u1,i1\n2,u2,i2\n", "item", "'user'"),  # nor the users
+        ("rating,item_id", "4,i1\n5,i2\n", "user", "'rating'"),
+    ],
+)
+def test_missing_id_column_is_not_taken_from_another_role(tmp_path, header, rows, missing, taken):
+    message = _fails(_write(tmp_path, f"{header}\n{rows}"))
+    assert f"no {missing} column" in message and taken in message
+    assert f"{missing}_col" in message and f"--{missing}-col" in message  # the fix
+
+
+def test_one_column_for_two_roles_is_refused(tmp_path):
+    path = _write(tmp_path, HEADER + "u1,i1,4,1\n")
+    message = _fails(path, user_col="user_id", item_col="user_id")
+    assert "'user_id'" in message and "user" in message and "item" in message
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_column_position_out_of_range(tmp_path, header):
+    text = (HEADER if header else "") + "u1,i1,4,1\nu2,i2,5,2\n"
+    message = _fails(_write(tmp_path, text), header=header, user_col=9)
+    assert "user_col" in message and "9" in message and "4 columns" in message
+
+
+def test_column_name_without_header(tmp_path):
+    path = _write(tmp_path, "u1,i1,4,1\nu2,i2,5,2\n")
+    message = _fails(path, header=False, user_col="userId")
+    assert "'userId'" in message and "no header" in message
+
+
 @pytest.mark.parametrize("value", ["abc", "NaN", "inf", "-inf", "1e400", ""])
 def test_non_finite_rating(tmp_path, value):
     path = _write(tmp_path, HEADER + "u1,i1,4,1\nu2,i2,5,2\n" + f"u3,i3,{value},3\n")

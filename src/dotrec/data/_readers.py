@@ -307,7 +307,9 @@ def _parse_delimited(
         str(i) for i in range(len(columns), frame.shape[1])
     ]
     roles = (
-        _roles_from_header(columns, names, source) if header else _roles_by_position(columns, names)
+        _roles_from_header(columns, names, source)
+        if header
+        else _roles_by_position(columns, names, source)
     )
     return frame.reset_index(drop=True), lines, roles
 
@@ -343,8 +345,8 @@ def _roles_from_header(columns: list[str], names: dict, source: str) -> dict[str
     normal = [_normalise(c) for c in columns]
     for role in _ROLES:
         given = names[role]
-        if isinstance(given, int):
-            roles[role] = given
+        if isinstance(given, (int, np.integer)) and not isinstance(given, bool):
+            roles[role] = _position(given, role, len(columns), source)
         elif given is not None:
             if given not in columns:
                 raise DataError(
@@ -358,19 +360,66 @@ def _roles_from_header(columns: list[str], names: dict, source: str) -> dict[str
         if roles[role] is None:
             if len(columns) < 2:
                 raise DataError(f"{source}: found one column {columns}; need a user and an item.")
+            owner = next((r for r, k in roles.items() if k == default), None)
+            if owner is not None:
+                raise DataError(
+                    f"{source}: no {role} column: none of the columns {columns} is named as "
+                    f"one (such as {role}_id), and column {default} ({columns[default]!r}) is "
+                    f"the {owner} column. Name the {role} column with {role}_col= (command "
+                    f"line: --{role}-col)."
+                )
             _log.info("%s: no %s column by name; using column %r", source, role, columns[default])
             roles[role] = default
+    _check_distinct(roles, columns, source)
     return roles
 
 
-def _roles_by_position(columns: list[str], names: dict) -> dict[str, int | None]:
+def _roles_by_position(columns: list[str], names: dict, source: str) -> dict[str, int | None]:
     defaults = {"user": 0, "item": 1, "rating": 2, "timestamp": 3, "label": None}
-    roles = {}
+    roles: dict[str, int | None] = {}
     for role in _ROLES:
         given = names[role]
-        position = int(given) if given is not None else defaults[role]
-        roles[role] = position if position is not None and position < len(columns) else None
+        if given is None:
+            position = defaults[role]
+            roles[role] = position if position is not None and position < len(columns) else None
+            continue
+        if isinstance(given, str):
+            if not given.strip().isdigit():
+                raise DataError(
+                    f"{source}: {role}_col={given!r} is a column name, but the file is read with "
+                    "no header line, so its columns have no names. Give a 0-based position "
+                    f"({role}_col=0), or pass header=True (command line: --header) if the first "
+                    "line names the columns."
+                )
+            given = int(given)
+        roles[role] = _position(given, role, len(columns), source)
+    _check_distinct(roles, columns, source)
     return roles
+
+
+def _position(given: int, role: str, n_columns: int, source: str) -> int:
+    """A 0-based column position given for ``role``, checked against the file."""
+    if not 0 <= given < n_columns:
+        raise DataError(
+            f"{source}: no column {given} for {role}_col; the file has {n_columns} columns "
+            f"(positions 0 to {n_columns - 1})."
+        )
+    return int(given)
+
+
+def _check_distinct(roles: dict[str, int | None], columns: list[str], source: str) -> None:
+    """Each column plays at most one role (user, item, rating, timestamp, label)."""
+    owners: dict[int, str] = {}
+    for role, k in roles.items():
+        if k is None:
+            continue
+        if k in owners:
+            raise DataError(
+                f"{source}: column {columns[k]!r} is given as both the {owners[k]} and the "
+                f"{role} column; each column can play one role. Check {owners[k]}_col= and "
+                f"{role}_col= (command line: --{owners[k]}-col, --{role}-col)."
+            )
+        owners[k] = role
 
 
 def _build(
