@@ -199,6 +199,9 @@ def test_bad_input_exits_2(log_csv, model_dir, tmp_path, capsys):
     line = _one_line_error(capsys, ["recommend", str(tmp_path / "no-model"), "--user", "000"])
     assert "no such model folder" in line
 
+    line = _one_line_error(capsys, ["inspect", str(log_csv), "--encoding", "utf-99"])
+    assert "encoding" in line and "'utf-99'" in line
+
     no_time = tmp_path / "no_time.csv"
     no_time.write_text("user_id,item_id\nu1,i1\nu1,i2\n")
     line = _one_line_error(

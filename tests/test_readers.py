@@ -37,7 +37,8 @@ def test_missing_file(tmp_path):
 def test_empty_file(tmp_path):
     message = _fails(_write(tmp_path, ""), EmptyDataError)
     assert "empty" in message
-    _fails(_write(tmp_path, "\n  \n", "blank.csv"), EmptyDataError)
+    message = _fails(_write(tmp_path, "\n  \n", "blank.csv"), EmptyDataError)
+    assert "only blank lines" in message
 
 
 def test_header_only(tmp_path):
@@ -142,6 +143,23 @@ def test_undecodable_bytes(tmp_path):
     message = _fails(path)
     assert "line 2" in message and "encoding" in message
     assert read_interactions(path, encoding="latin-1").items.ids.tolist() == ["caf\u00e9"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("encoding", "utf-99"), ("on_invalid", "skip"), ("duplicates", "first"), ("format", "xml")],
+)
+def test_unknown_reading_option_is_refused(tmp_path, option, value):
+    # Refused whatever the file holds: this one has neither bad rows nor repeats.
+    path = _write(tmp_path, HEADER + "u1,i1,4,1\n")
+    with pytest.raises(ValueError) as info:
+        read_interactions(path, **{option: value})
+    assert option in str(info.value) and repr(value) in str(info.value)
+
+
+def test_unknown_duplicates_policy_is_refused_in_memory():
+    with pytest.raises(ValueError, match="duplicates"):
+        Interactions.from_ids(["u1"], ["i1"], duplicates="sum")
 
 
 # --- what is read ---------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import typing
 import warnings
 from collections.abc import Sequence
 from typing import Literal
@@ -106,7 +107,13 @@ class Interactions:
             EmptyDataError: no rows and ``allow_empty`` is false.
             DataError: a non-finite rating, a bad label, or duplicates under
                 ``duplicates="error"``.
+            ValueError: ``duplicates`` is not one of its options.
         """
+        if duplicates not in typing.get_args(Duplicates):
+            raise ValueError(
+                f"duplicates={duplicates!r} is not an option; choose 'last' (merge repeated "
+                "(user, item) rows, keeping the latest) or 'error'"
+            )
         user_text = ids_to_text(user_ids)
         item_text = ids_to_text(item_ids)
         if len(user_text) != len(item_text):

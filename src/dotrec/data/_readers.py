@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import logging
 import os
 import re
+import typing
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -65,6 +67,7 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
         DataError: naming the file, the byte offset and line of the first bad
             byte, and the ``encoding`` option; or a damaged or zip-archived file.
     """
+    check_encoding(encoding)
     data = Path(path).read_bytes()
     if data[:2] == b"\x1f\x8b":  # gzip: read through it
         try:
@@ -84,6 +87,24 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
             "--encoding latin-1)."
         ) from err
     return text.lstrip("\ufeff")
+
+
+def check_encoding(encoding: str) -> None:
+    """Raise ValueError unless Python knows the text encoding ``encoding``."""
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError) as err:
+        raise ValueError(
+            f"encoding={encoding!r} is not a text encoding Python knows; use e.g. 'utf-8' or "
+            "'latin-1' (command line: --encoding latin-1)."
+        ) from err
+
+
+def _check_choice(name: str, value: object, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(
+            f"{name}={value!r} is not an option; choose one of {', '.join(map(repr, choices))}"
+        )
 
 
 def read_interactions(
@@ -138,7 +159,13 @@ def read_interactions(
             ``min_rating``.
         DataError: a malformed line or value; the message names the file,
             line, column and value, and the fix.
+        ValueError: ``format``, ``encoding``, ``on_invalid`` or ``duplicates``
+            is not one of its options.
     """
+    _check_choice("format", format, typing.get_args(FileFormat))
+    _check_choice("on_invalid", on_invalid, ("raise", "drop"))
+    _check_choice("duplicates", duplicates, typing.get_args(Duplicates))
+    check_encoding(encoding)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             f"read_interactions() takes a file path, got {type(path).__name__}; for a DataFrame "
@@ -254,7 +281,8 @@ def _parse_delimited(
     raw_lines = text.splitlines()
     nonblank = [n for n, line in enumerate(raw_lines) if line.strip()]
     if not nonblank:
-        raise EmptyDataError(f"{source}: the input contains no interactions (the file is empty).")
+        what = "only blank lines" if text.strip("\ufeff") else "the file is empty"
+        raise EmptyDataError(f"{source}: the input contains no interactions ({what}).")
     sample = [(n + 1, raw_lines[n]) for n in nonblank[:50]]
     sep = sep or _sniff_separator(sample, source)
     first = sample[0][1].split(sep)
