@@ -9,6 +9,8 @@ count.
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 import pytest
 
@@ -47,6 +49,45 @@ PERSONALISED = [name for name in MODELS if name != "popularity"]
 
 def test_every_model_has_settings_here():
     assert set(MODELS) == set(SETTINGS)
+
+
+def _wrong_types(hint) -> list:
+    """Values that a setting annotated ``hint`` must refuse."""
+    text = str(hint)
+    if text in ("<class 'int'>", "int | None"):
+        return ["3", 2.5, True]
+    if text in ("<class 'float'>", "float | None"):
+        return ["0.1", float("nan"), True]
+    if text == "<class 'bool'>":
+        return ["yes", 1]
+    if text.startswith("tuple"):
+        return ["abc", [1.5]]
+    return []
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_settings_of_the_wrong_type_are_refused_by_name(name):
+    hints = typing.get_type_hints(MODELS[name].config_class)
+    checked = 0
+    for setting, hint in hints.items():
+        for value in _wrong_types(hint):
+            with pytest.raises(ValueError) as info:
+                MODELS[name](**{setting: value})
+            assert setting in str(info.value) and repr(value) in str(info.value)
+            checked += 1
+    assert checked or not hints
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_numpy_numbers_are_accepted_as_plain_settings(name, tmp_path):
+    settings = {
+        key: np.int64(value) if type(value) is int else np.float64(value)
+        for key, value in SETTINGS[name].items()
+        if type(value) in (int, float)
+    }
+    model = MODELS[name](**settings)
+    for key in settings:
+        assert type(getattr(model.config, key)) in (int, float)
 
 
 def _clusters() -> tuple[Interactions, dict[str, str]]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import math
+import types
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,7 +121,14 @@ class Recommender(ABC):
     in)."""
 
     def __init__(self, **config: Any):
-        self.config = self.config_class(**config)
+        """Settings as keywords of ``config_class``; unset ones take their defaults.
+
+        Raises:
+            ValueError: a setting of the wrong type (the message names it and
+                the type expected) or out of its range.
+            TypeError: an unknown setting.
+        """
+        self.config = self.config_class(**_checked_settings(self.config_class, config))
         self.users: Vocabulary | None = None
         self.items: Vocabulary | None = None
         self.seen: sp.csr_array | None = None
@@ -538,6 +548,67 @@ def _history_parts(item_ids: np.ndarray, values: np.ndarray) -> dict[str, float]
         for item_id, value in zip(item_ids, values, strict=True)
         if value != 0
     }
+
+
+def _checked_settings(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with NumPy scalars made plain; a value of the wrong type is a ValueError.
+
+    Checked against the annotations of ``config_class`` before its own range
+    checks run, so that ``epochs="3"`` or ``seed=1.5`` is named as such rather
+    than failing later inside training.
+    """
+    hints = typing.get_type_hints(config_class)
+    checked = {}
+    for key, value in values.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if key in hints and not _fits(value, hints[key]):
+            raise ValueError(
+                f"setting {key} = {value!r} has the wrong type; expected {_described(hints[key])}"
+            )
+        checked[key] = value
+    return checked
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if origin is Literal:  # text that is not an option: the config's own check names them
+        return isinstance(value, str) or value in args
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and all(_fits(v, args[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and not math.isnan(value)
+        )
+    return isinstance(value, hint)
+
+
+def _described(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_described(arg) for arg in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(arg) for arg in args)
+    if origin is tuple:
+        return f"a list of {_described(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    names = {
+        type(None): "None",
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "text",
+    }
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def _check_k(k: object) -> None:
