@@ -190,6 +190,34 @@ def test_similar_items_leaves_out_the_query(fitted):
         assert len(row) == 4
 
 
+def test_k_is_checked_and_any_size_is_served(fitted):
+    for ask in (
+        lambda k: fitted.recommend("u0", k=k),
+        lambda k: fitted.similar_items("a0", k=k),
+        lambda k: fitted.recommend_from_history([["a0"]], k=k),
+    ):
+        for bad in (-1, 1.5, "3", None, True):
+            with pytest.raises(ValueError, match="k must be a non-negative integer"):
+                ask(bad)
+        assert ask(0).to_list() == [[]]
+        everything = ask(10**30).to_list()[0]  # more than any catalogue: all candidates
+        assert len(everything) == len(ask(len(fitted.items)).to_list()[0]) > 0
+
+
+def test_integer_ids_are_text_in_every_query(fitted):
+    data = Interactions.from_ids([1, 1, 2, 2, 3], [10, 20, 20, 30, 10])
+    model = type(fitted)(**SETTINGS[fitted.name]).fit(data)
+    for recs in (model.recommend(1, k=2), model.similar_items(10, k=2)):
+        assert recs.query_ids.tolist() in (["1"], ["10"])
+        assert all(type(item) is str for row in recs.to_list() for item, _ in row)
+    assert model.similar_items([10, 20], k=1).query_ids.tolist() == ["10", "20"]
+
+
+def test_unknown_fallback_is_refused(fitted):
+    with pytest.raises(ValueError, match="fallback"):
+        fitted.recommend("u0", k=3, fallback="random")
+
+
 def test_similar_items_stay_in_cluster(fitted):
     if fitted.name not in PERSONALISED:
         pytest.skip("popularity knows no similarity")

@@ -98,6 +98,17 @@ def test_ndcg_perfect_and_no_hit():
 # --- hit rate, MRR, MAP -------------------------------------------------------
 
 
+def test_huge_k_costs_no_more_than_the_list():
+    # A K far beyond any list or catalogue must not allocate K of anything.
+    hits, rel = torch.tensor([[False, True, True]]), torch.tensor([4])
+    for fn in (precision, recall, ndcg, hit_rate, mrr, average_precision):
+        assert fn(hits, rel, 10**12).shape == (1,)
+    assert ndcg(hits, rel, 10**12).item() == pytest.approx(ndcg(hits, rel, 4).item())
+    assert ndcg(hits, torch.tensor([2]), 10**30).item() == pytest.approx(
+        ndcg(hits, torch.tensor([2]), 3).item()
+    )
+
+
 def test_hit_rate_by_hand():
     # first hit at rank 3: K=3 -> 1, K=2 -> 0; a row with no hit -> 0
     hits = _hits("..x", "...")
@@ -273,6 +284,27 @@ def test_evaluate_unknown_user_not_evaluated(tiny_model):
     assert result.n_users == 1
     assert result.notes["unknown_users"] == 1
     assert result.per_user["user_id"].tolist() == ["u1"]
+
+
+def test_evaluate_with_a_k_beyond_the_catalogue(tiny_model):
+    # Precision still divides by K; nothing of size K is built.
+    test = _interactions(TEST)
+    huge, catalogue = (
+        evaluate(tiny_model, test, k=k).per_user.drop(columns="user_id")
+        for k in (10**12, len(tiny_model.items))
+    )
+    n = len(tiny_model.items)
+    assert huge["precision@1000000000000"].tolist() == pytest.approx(
+        (catalogue[f"precision@{n}"] * n / 10**12).tolist()
+    )
+    assert huge["recall@1000000000000"].tolist() == catalogue[f"recall@{n}"].tolist()
+    assert evaluate(tiny_model, test, k=10**30).n_users == len(huge)
+    import pandas as pd
+
+    lists = pd.DataFrame({"user_id": ["u1"], "item_id": ["b"], "rank": [1]})
+    with pytest.warns(DataWarning):
+        result = evaluate_lists(lists, test, k=10**12)
+    assert result.n_users > 0
 
 
 def test_evaluate_bad_arguments(tiny_model):

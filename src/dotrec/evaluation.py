@@ -329,18 +329,19 @@ def evaluate_lists(
 
     recs = recommendations.assign(user_id=ids_to_text(recommendations["user_id"]))
     recs = recs[users.lookup(recs["user_id"]) >= 0].sort_values(["user_id", "rank"])
-    width = max(ks)
-    top = np.full((len(users), width), -1, dtype=np.int64)
     rec_u = users.index(recs["user_id"])
     position = recs.groupby("user_id").cumcount().to_numpy()
+    longest = int(position.max()) + 1 if len(position) else 0
+    width = min(max(ks), longest)  # the hits matrix need not reach past the longest list
+    top = np.full((len(users), width), -1, dtype=np.int64)
     keep = position < width
     top[rec_u[keep], position[keep]] = items.index(ids_to_text(recs["item_id"]))[keep]
 
-    longest = int(position.max()) + 1 if len(position) else 0
-    if longest < width:
+    if longest < max(ks):
         warnings.warn(
-            f"the longest list holds {longest} items but K={width}: precision@{width} still "
-            f"divides by {width}, so lists written with a smaller K score lower than they would.",
+            f"the longest list holds {longest} items but K={max(ks)}: precision@{max(ks)} "
+            f"still divides by {max(ks)}, so lists written with a smaller K score lower than "
+            "they would.",
             DataWarning,
             stacklevel=2,
         )

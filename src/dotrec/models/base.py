@@ -367,11 +367,14 @@ class Recommender(ABC):
             batch_size: users scored at once.
 
         Raises:
-            ValueError: ``k`` is negative.
+            ValueError: ``k`` is not a non-negative integer, or ``fallback`` is
+                not an option.
             UnknownIDError: an unknown user (without fallback) or candidate item.
         """
         self._check_fitted()
         _check_k(k)
+        if fallback not in (None, "popular"):
+            raise ValueError(f"fallback must be None or 'popular', got {fallback!r}")
         query = ids_to_text(_as_list(user_ids))
         user_idx = self.users.lookup(query)
         unknown = user_idx < 0
@@ -486,14 +489,18 @@ class Recommender(ABC):
         """The ``k`` items closest to each query item by cosine similarity.
 
         The query item itself is left out. Scores are cosine similarities in
-        [-1, 1] of the model's item vectors.
+        [-1, 1] of the model's item vectors (see :meth:`_similarities`).
+
+        Raises:
+            ValueError: ``k`` is not a non-negative integer.
+            UnknownIDError: naming the query items not seen in training.
         """
         self._check_fitted()
+        _check_k(k)
         query = ids_to_text(_as_list(item_ids))
         item_idx = torch.from_numpy(self.items.index(query, "item"))
         with torch.no_grad():
-            vectors = torch.nn.functional.normalize(self._item_vectors().float(), dim=1)
-            sims = vectors[item_idx.to(vectors.device)] @ vectors.T
+            sims = self._similarities(item_idx)
             itself = torch.zeros_like(sims, dtype=torch.bool)
             itself[torch.arange(len(item_idx)), item_idx.to(sims.device)] = True
             result = topk(sims, k, exclude=itself)
@@ -504,6 +511,11 @@ class Recommender(ABC):
             result.counts.cpu().numpy(),
             np.zeros(len(query), dtype=bool),
         )
+
+    def _similarities(self, item_idx: torch.Tensor) -> torch.Tensor:
+        """(Q, n_items) scores of every item for each query item: cosine of item vectors."""
+        vectors = torch.nn.functional.normalize(self._item_vectors().float(), dim=1)
+        return vectors[item_idx.to(vectors.device)] @ vectors.T
 
     def _candidates(self, items: Sequence[object] | None) -> torch.Tensor | None:
         if items is None:
