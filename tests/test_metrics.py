@@ -329,3 +329,36 @@ def test_evaluate_lists_by_hand():
     assert frame.loc["u1", "ndcg@3"] == pytest.approx((1 / L2_3) / (1 + 1 / L2_3))
     assert frame.loc["u1", "mrr@3"] == pytest.approx(0.5)
     assert frame.loc["u2"].tolist() == [0.0] * 6
+
+
+@pytest.mark.parametrize(
+    ("items", "ranks", "message"),
+    [
+        (["b", "b", "b"], [1, 2, 3], "('u1', 'b') more than once"),  # hits counted 3 times
+        (["a", "b", "c"], [1, 1, 2], "rank 1 more than once"),  # order of a and b unknown
+        (["a", "b", "c"], [1, 0, 2], "rank"),
+        (["a", "b", "c"], [1, 2.5, 3], "rank"),
+        (["a", "b", "c"], [1, None, 3], "rank"),
+    ],
+)
+def test_evaluate_lists_refuses_ambiguous_lists(items, ranks, message):
+    import pandas as pd
+
+    recs = pd.DataFrame({"user_id": ["u1"] * 3, "item_id": items, "rank": ranks})
+    test = _interactions([("u1", "b"), ("u1", "x")])
+    with pytest.raises(DataError) as info:
+        evaluate_lists(recs, test, k=3)
+    assert message in str(info.value)
+
+
+def test_evaluate_lists_metrics_stay_in_range():
+    import pandas as pd
+
+    recs = pd.DataFrame({"user_id": ["u1", "u1"], "item_id": ["b", "a"], "rank": ["1", "2"]})
+    result = evaluate_lists(recs, _interactions([("u1", "b")]), k=2)  # ranks as written in a CSV
+    assert all(0 <= v <= 1 for v in result.metrics.values())
+    # Ranks written as text are numbers: "10" comes after "2".
+    items = [f"i{r}" for r in range(1, 11)]
+    ranks = [str(r) for r in range(1, 11)]
+    recs = pd.DataFrame({"user_id": ["u1"] * 10, "item_id": items, "rank": ranks})
+    assert evaluate_lists(recs, _interactions([("u1", "i2")]), k=10).metrics["mrr@10"] == 0.5
