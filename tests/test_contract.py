@@ -179,8 +179,9 @@ def test_fold_in_of_a_history_recommends_its_held_out_item(fitted, clusters):
         assert len(row) == 12 - 5
     if fitted.name in PERSONALISED:
         assert [row[0][0] for row in recs.to_list()] == list(missing.values())
-    with pytest.raises(UnknownIDError, match="zz"):
+    with pytest.raises(UnknownIDError, match="zz") as info:
         fitted.recommend_from_history([["a0", "zz"]])
+    assert "unknown_items='ignore'" in str(info.value)
 
 
 def test_similar_items_leaves_out_the_query(fitted):

@@ -379,7 +379,12 @@ class Recommender(ABC):
         user_idx = self.users.lookup(query)
         unknown = user_idx < 0
         if unknown.any() and fallback != "popular":
-            raise UnknownIDError("user", list(dict.fromkeys(query[unknown])))
+            raise UnknownIDError(
+                "user",
+                list(dict.fromkeys(query[unknown])),
+                hint="Pass fallback='popular' (command line: --fallback popular) to get the "
+                "most popular items for unknown users.",
+            )
         candidates = self._candidates(items)
 
         item_idx, scores, counts = _empty_lists(len(query), min(k, len(self.items)))
