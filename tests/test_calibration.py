@@ -272,6 +272,11 @@ def test_held_out_data_the_model_cannot_score_is_refused(mf, split):
         calibration_pairs(mf, strangers)
 
 
+def test_held_out_data_must_be_interactions(mf):
+    with pytest.raises(TypeError, match="takes an Interactions"):
+        calibration_pairs(mf, "test.csv")
+
+
 @pytest.mark.parametrize("max_pairs", [0, -5])
 def test_cap_must_be_positive(mf, split, max_pairs):
     with pytest.raises(ValueError, match="max_pairs"):

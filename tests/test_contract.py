@@ -214,6 +214,12 @@ def test_integer_ids_are_text_in_every_query(fitted):
     assert model.similar_items([10, 20], k=1).query_ids.tolist() == ["10", "20"]
 
 
+def test_score_lengths_must_match(fitted):
+    with pytest.raises(ValueError, match="2 user IDs and 3 item IDs"):
+        fitted.score(["u0", "u1"], ["a0", "a1", "a2"])
+    assert len(fitted.score("u0", ["a0", "a1", "a2"])) == 3  # one ID on a side is repeated
+
+
 def test_unknown_fallback_is_refused(fitted):
     with pytest.raises(ValueError, match="fallback"):
         fitted.recommend("u0", k=3, fallback="random")

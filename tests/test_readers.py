@@ -277,6 +277,12 @@ def test_from_frame():
         Interactions.from_frame(_frame().assign(rating=[1.0, 2.0, np.nan]))
 
 
+@pytest.mark.parametrize("column", ["rating", "timestamp", "label"])
+def test_from_ids_columns_must_match_the_ids(column):
+    with pytest.raises(ValueError, match=f"{column} has 1 value.* 2 rows"):
+        Interactions.from_ids(["u1", "u2"], ["i1", "i2"], **{column: [1]})
+
+
 def test_from_sparse():
     # [[0, 3, 0], [1, 0, 2]]: 3 stored entries, one explicit zero dropped
     matrix = sp.csr_array(

@@ -124,6 +124,8 @@ def test_tune_command_with_no_trial_to_run(log_csv, tmp_path, capsys, args, mess
 def test_tune_needs_a_limit(data):
     with pytest.raises(ValueError, match="n_trials"):
         tune(data, "mf", n_trials=None, timeout=None, fixed=QUICK_MF)
+    with pytest.raises(TypeError, match="takes an Interactions"):
+        tune("log.csv", "mf", n_trials=1, fixed=QUICK_MF)
 
 
 def test_tune_command_without_optuna(log_csv, tmp_path, capsys, monkeypatch):

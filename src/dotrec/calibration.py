@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 from dotrec.data import Interactions
+from dotrec.data._interactions import require_interactions
 from dotrec.exceptions import DotrecError
 from dotrec.ranking import overlap_mask
 from dotrec.topk import rows_mask
@@ -476,6 +477,7 @@ def calibration_pairs(
             ``negatives`` or ``max_pairs`` is not a positive integer.
     """
     model._check_fitted()
+    require_interactions(heldout, "calibration")
     if negatives is not None and negatives < 1:
         raise ValueError(f"negatives must be at least 1 or None (all items), got {negatives!r}")
     if isinstance(max_pairs, bool) or not isinstance(max_pairs, (int, np.integer)) or max_pairs < 1:

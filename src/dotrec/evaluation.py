@@ -32,6 +32,7 @@ import torch
 
 from dotrec.data import Interactions, Vocabulary, ids_to_text
 from dotrec.data._checks import describe_rows
+from dotrec.data._interactions import require_interactions
 from dotrec.data._readers import read_text
 from dotrec.exceptions import DataError, DataWarning, EmptyDataError
 from dotrec.metrics import METRICS, coverage, hits_from_keys
@@ -130,6 +131,7 @@ def evaluate(
         EmptyDataError: the test set has no positive interactions.
         DataError: overlap with ``on_overlap="raise"``.
     """
+    require_interactions(test, "evaluate()")
     ks = _cutoffs(k)
     if sampled is not None and (
         isinstance(sampled, bool) or not isinstance(sampled, (int, np.integer)) or sampled < 1
@@ -164,6 +166,8 @@ def _cutoffs(k: int | Sequence[int]) -> list[int]:
 
 def _not_in_training(model, user_idx, item_idx, notes, on_overlap, source) -> np.ndarray:
     """Bool mask of the test rows that are not training pairs; warns or raises about the rest."""
+    if on_overlap not in ("drop", "raise"):
+        raise ValueError(f"on_overlap must be 'drop' or 'raise', got {on_overlap!r}")
     seen = overlap_mask(model.seen, user_idx, item_idx)
     notes["overlap_with_train"] = int(seen.sum())
     if not seen.any():
@@ -375,6 +379,7 @@ def evaluate_lists(
             least 1, or a user's list repeats an item or a rank.
         EmptyDataError: the test set has no positive interactions.
     """
+    require_interactions(test, "evaluate_lists()")
     ks = _cutoffs(k)
     recommendations = _checked_lists(recommendations, "recommendations")
     positives = test.subset(test.positive)
@@ -472,6 +477,7 @@ def evaluate_ratings(
         DataError: the test data has no ratings, or overlap with
             ``on_overlap="raise"``.
     """
+    require_interactions(test, "evaluate_ratings()")
     if not model.predicts_ratings:
         raise ValueError(
             f"{type(model).__name__} scores are not ratings ({model.score_kind}), so RMSE and "

@@ -25,6 +25,7 @@ import pandas as pd
 
 from dotrec.config import DataConfig, ModelConfig, RunConfig, ValidationConfig, _metric_name_and_k
 from dotrec.data import Interactions
+from dotrec.data._interactions import require_interactions
 from dotrec.evaluation import evaluate
 from dotrec.exceptions import DotrecError, TrainingDivergedError
 from dotrec.models import MODELS
@@ -186,6 +187,7 @@ def tune(
         ImportError: Optuna is not installed.
         DotrecError: every trial failed, or none finished before ``timeout``.
     """
+    require_interactions(interactions, "tune()")
     if n_trials is None and timeout is None:
         raise ValueError("give n_trials or timeout (or both): with neither, tuning never ends")
     if n_trials is not None and (

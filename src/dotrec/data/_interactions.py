@@ -107,7 +107,8 @@ class Interactions:
             EmptyDataError: no rows and ``allow_empty`` is false.
             DataError: a non-finite rating, a bad label, or duplicates under
                 ``duplicates="error"``.
-            ValueError: ``duplicates`` is not one of its options.
+            ValueError: ``duplicates`` is not one of its options, or a column's
+                length differs from the IDs'.
         """
         if duplicates not in typing.get_args(Duplicates):
             raise ValueError(
@@ -120,6 +121,12 @@ class Interactions:
             raise ValueError(
                 f"user_ids has {len(user_text)} values but item_ids has {len(item_text)}"
             )
+        for name, column in (("rating", rating), ("timestamp", timestamp), ("label", label)):
+            if column is not None and len(column) != len(user_text):
+                raise ValueError(
+                    f"{name} has {len(column)} value{'s' if len(column) != 1 else ''} but the "
+                    f"IDs give {len(user_text)} rows; give one {name} per row"
+                )
         if len(user_text) == 0 and not allow_empty:
             raise EmptyDataError(f"{source}: the input contains no interactions.")
         if lines is None:
@@ -360,6 +367,16 @@ class Interactions:
                 else np.ascontiguousarray(values).tobytes()
             )
         return digest.hexdigest()
+
+
+def require_interactions(value: object, what: str) -> None:
+    """Raise TypeError unless ``value`` is :class:`Interactions`; ``what`` names the argument."""
+    if not isinstance(value, Interactions):
+        raise TypeError(
+            f"{what} takes an Interactions, got {type(value).__name__}; build one with "
+            "dotrec.read_interactions(path), Interactions.from_frame(df) or "
+            "Interactions.from_sparse(matrix)."
+        )
 
 
 def _deduplicate(

@@ -21,6 +21,7 @@ import torch
 
 from dotrec import artifact
 from dotrec.data import Interactions, Vocabulary, ids_to_text
+from dotrec.data._interactions import require_interactions
 from dotrec.exceptions import DotrecError, EmptyDataError, UnknownIDError
 from dotrec.models._foldin import history_matrix
 from dotrec.topk import TopK, rows_mask, topk
@@ -166,12 +167,7 @@ class Recommender(ABC):
             EmptyDataError: no positive interaction to learn from.
             TrainingDivergedError: the loss or the parameters became non-finite.
         """
-        if not isinstance(interactions, Interactions):
-            raise TypeError(
-                f"fit() takes an Interactions, got {type(interactions).__name__}; build one with "
-                "dotrec.read_interactions(path), Interactions.from_frame(df) or "
-                "Interactions.from_sparse(matrix)."
-            )
+        require_interactions(interactions, "fit()")
         if len(interactions) == 0 or not interactions.positive.any():
             raise EmptyDataError(
                 f"{interactions.source}: the input contains no positive interactions."
@@ -332,6 +328,11 @@ class Recommender(ABC):
         scalar = _is_scalar(user_ids) and _is_scalar(item_ids)
         users = self.users.index(_as_list(user_ids), "user")
         items = self.items.index(_as_list(item_ids), "item")
+        if len(users) != len(items) and 1 not in (len(users), len(items)):
+            raise ValueError(
+                f"score() got {len(users)} user IDs and {len(items)} item IDs; give one of each "
+                "per pair, or one ID on either side to pair it with every ID on the other"
+            )
         users, items = np.broadcast_arrays(users, items)
         with torch.no_grad():
             values = self._score_pairs(
