@@ -200,6 +200,29 @@ def test_label_zero_rows_are_observed_negatives(tmp_path):
         read_interactions(bad)
 
 
+def test_label_other_than_0_or_1_names_the_line_and_can_be_dropped(tmp_path):
+    path = _write(tmp_path, "user_id,item_id,label\nu1,i1,1\nu1,i2,2\nu2,i1,0\n")
+    message = _fails(path)
+    assert "0 or 1" in message and "line 3" in message and "'label'" in message
+    assert "'2'" in message and "--drop-invalid" in message
+    with pytest.warns(DataWarning, match="dropped 1 invalid rows at line 3"):
+        data = read_interactions(path, on_invalid="drop")
+    assert data.label.tolist() == [1, 0]
+
+
+def test_dates_as_timestamps_only_the_bad_one_is_named(tmp_path):
+    text = "user_id,item_id,when\nu1,i1,2024-01-01\nu1,i2,2024-01-02T10:00:00\nu2,i1,yesterday\n"
+    path = _write(tmp_path, text)
+    message = _fails(path, timestamp_col="when")
+    assert "1 row" in message and "line 4" in message and "'yesterday'" in message
+    with pytest.warns(DataWarning, match="dropped 1 invalid rows at line 4"):
+        data = read_interactions(path, timestamp_col="when", on_invalid="drop")
+    assert data.timestamp.tolist() == [1704067200, 1704189600]  # Unix seconds
+    # Words that pandas would read as the current time are not dates in a log.
+    now = _write(tmp_path, "user_id,item_id,when\nu1,i1,2024-01-01\nu2,i2,now\n", "now.csv")
+    assert "'now'" in _fails(now, timestamp_col="when")
+
+
 def test_duplicates_merged_with_a_warning(tmp_path):
     # (u1, i1) three times: the latest timestamp (30, rating 2) is kept
     path = _write(tmp_path, HEADER + "u1,i1,5,10\nu1,i1,2,30\nu2,i1,3,5\nu1,i1,4,20\n")

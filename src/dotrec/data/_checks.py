@@ -78,7 +78,7 @@ def check_labels(values: np.ndarray, source: str, lines: np.ndarray | None, wher
     if bad.any():
         positions = np.flatnonzero(bad)
         raise DataError(
-            f"{source}: label must be 0 or 1, got {parsed[positions[0]]!r} at "
+            f"{source}: label must be 0 or 1, got {float(parsed[positions[0]]):g} at "
             f"{describe_rows(positions, lines, where)}."
         )
     return parsed.astype(np.int8)

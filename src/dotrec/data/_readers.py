@@ -490,15 +490,21 @@ def _build(
             continue
         parsed[role] = _parse_numbers(values, role)
         bad_values = not_storable(parsed[role], role) & ~short
+        must_be, note = "a finite number", RANGE_NOTE.get(role, "")
+        if role == "label":  # checked here too, so that it names the line and can be dropped
+            bad_values |= ~np.isin(parsed[role], (0.0, 1.0)) & ~short
+            must_be, note = "0 or 1", ""
+        elif role == "timestamp":
+            must_be = "a finite number or an ISO 8601 date"
         if bad_values.any() and on_invalid == "raise":
             positions = np.flatnonzero(bad_values)
             first = values.iloc[positions[0]]
             raise DataError(
                 f"{source}: {len(positions)} row{'s' if len(positions) > 1 else ''} with a "
-                f"{role} that is not a finite number{RANGE_NOTE.get(role, '')}, at "
+                f"{role} that is not {must_be}{note}, at "
                 f"{describe_rows(positions, lines, where)} "
                 f"(column {str(frame.columns[roles[role]])!r}, first value seen: {first!r}). "
-                f"Each {role} must be a finite number: fix those rows, or drop them with "
+                f"Each {role} must be {must_be}: fix those rows, or drop them with "
                 "on_invalid='drop' (command line: --drop-invalid)."
             )
         bad |= bad_values
@@ -554,12 +560,24 @@ def _parse_numbers(values: pd.Series, role: str) -> np.ndarray:
         return values.to_numpy(dtype=np.float64)
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
     if role == "timestamp" and np.isnan(numbers).all():
-        try:  # dates written as text, e.g. 2024-05-01T12:00:00
-            stamps = pd.to_datetime(values, format="ISO8601", utc=True)
-            return (stamps.astype("int64") // 10**9).to_numpy(dtype=np.float64)
-        except (ValueError, TypeError):
-            pass
+        seconds = _iso_seconds(values)  # dates written as text, e.g. 2024-05-01T12:00:00
+        if not np.isnan(seconds).all():
+            return seconds
     return numbers
+
+
+def _iso_seconds(values: pd.Series) -> np.ndarray:
+    """Unix seconds of ISO 8601 dates and times (UTC unless they say otherwise).
+
+    Each value on its own: one that is not a date is NaN (a bad row), not a
+    reason to refuse the others. Seconds are computed from the difference to
+    the epoch, whatever resolution pandas stores the dates in.
+    """
+    text = values.astype(str).str.strip()
+    stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    stamps[text.str.lower().isin(["now", "today"])] = pd.NaT  # words pandas reads as dates
+    seconds = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    return np.floor(seconds.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def _row_text(frame: pd.DataFrame, position: int) -> str:
