@@ -300,6 +300,23 @@ def test_from_frame():
         Interactions.from_frame(_frame().assign(rating=[1.0, 2.0, np.nan]))
 
 
+@pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
+def test_datetime_timestamps_become_unix_seconds(tmp_path, tz):
+    # 2024-01-01 00:00 UTC is 1704067200 (in Paris, local midnight is an hour earlier).
+    when = pd.to_datetime(["2024-01-01", "2024-01-02"])
+    when = when if tz is None else when.tz_localize(tz)
+    expected = [1704067200, 1704153600]
+    if tz == "Europe/Paris":
+        expected = [t - 3600 for t in expected]
+    frame = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["i1", "i2"], "timestamp": when})
+    assert Interactions.from_frame(frame).timestamp.tolist() == expected
+    frame.to_parquet(tmp_path / "log.parquet")
+    assert read_interactions(tmp_path / "log.parquet").timestamp.tolist() == expected
+    missing = frame.assign(timestamp=[when[0], pd.NaT])
+    with pytest.raises(DataError, match="row 2"):
+        Interactions.from_frame(missing)
+
+
 @pytest.mark.parametrize("column", ["rating", "timestamp", "label"])
 def test_from_ids_columns_must_match_the_ids(column):
     with pytest.raises(ValueError, match=f"{column} has 1 value.* 2 rows"):

@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from dotrec.data._checks import check_finite, check_labels, describe_rows
+from dotrec.data._checks import (
+    check_finite,
+    check_labels,
+    datetimes_as_seconds,
+    describe_rows,
+)
 from dotrec.data._vocab import Vocabulary, ids_to_text
 from dotrec.exceptions import DataError, DataWarning, EmptyDataError
 
@@ -93,7 +98,8 @@ class Interactions:
             user_ids: raw user IDs, text or integers (integers become text).
             item_ids: raw item IDs, same length.
             rating: optional ratings; each must be a finite number.
-            timestamp: optional integer timestamps (e.g. Unix seconds).
+            timestamp: optional integer timestamps (e.g. Unix seconds); date-times
+                (NumPy, pandas, or Python) become Unix seconds, naive ones as UTC.
             label: optional 0/1 labels; 0 marks an observed negative.
             source: file name or description used in messages.
             lines: the file line number of each row, for messages.
@@ -137,6 +143,7 @@ class Interactions:
         if rating is not None:
             rating = check_finite(rating, "rating", source, lines, where)
         if timestamp is not None:
+            timestamp = datetimes_as_seconds(timestamp)
             timestamp = check_finite(timestamp, "timestamp", source, lines, where).astype(np.int64)
         if label is not None:
             label = check_labels(np.asarray(label), source, lines, where)

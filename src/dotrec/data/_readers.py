@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from dotrec.data._checks import RANGE_NOTE, describe_rows, not_storable
+from dotrec.data._checks import RANGE_NOTE, datetimes_as_seconds, describe_rows, not_storable
 from dotrec.data._interactions import Duplicates, Interactions
 from dotrec.data._lightgcn import read_lightgcn
 from dotrec.exceptions import DataError, DataWarning, EmptyDataError
@@ -558,6 +558,8 @@ def _to_interactions(frame, lines, roles, parsed, source, min_rating, duplicates
 def _parse_numbers(values: pd.Series, role: str) -> np.ndarray:
     if values.dtype.kind in "iufb":
         return values.to_numpy(dtype=np.float64)
+    if role == "timestamp" and pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return datetimes_as_seconds(values)  # a Parquet date-time column
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
     if role == "timestamp" and np.isnan(numbers).all():
         seconds = _iso_seconds(values)  # dates written as text, e.g. 2024-05-01T12:00:00
@@ -570,14 +572,12 @@ def _iso_seconds(values: pd.Series) -> np.ndarray:
     """Unix seconds of ISO 8601 dates and times (UTC unless they say otherwise).
 
     Each value on its own: one that is not a date is NaN (a bad row), not a
-    reason to refuse the others. Seconds are computed from the difference to
-    the epoch, whatever resolution pandas stores the dates in.
+    reason to refuse the others.
     """
     text = values.astype(str).str.strip()
     stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
     stamps[text.str.lower().isin(["now", "today"])] = pd.NaT  # words pandas reads as dates
-    seconds = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
-    return np.floor(seconds.to_numpy(dtype=np.float64, na_value=np.nan))
+    return datetimes_as_seconds(stamps)
 
 
 def _row_text(frame: pd.DataFrame, position: int) -> str:
