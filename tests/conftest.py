@@ -12,12 +12,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _shared() -> Path:
-    return Path(os.environ.get("DOTREC_SHARED", REPO.parent / "shared"))
+    """$DOTREC_SHARED, else ``shared`` beside the repository, else the folder above $DOTREC_DATA.
+
+    A checkout in another place (a worktree) still finds the failure cases
+    next to the data it is told about, rather than skipping them.
+    """
+    if "DOTREC_SHARED" in os.environ:
+        return Path(os.environ["DOTREC_SHARED"])
+    beside = REPO.parent / "shared"
+    data = os.environ.get("DOTREC_DATA")
+    if not (beside / "cases").is_dir() and data and (Path(data).parent / "cases").is_dir():
+        return Path(data).parent
+    return beside
 
 
 @pytest.fixture(scope="session")
 def cases_dir() -> Path:
-    """``shared/cases`` beside the repository (or $DOTREC_SHARED/cases)."""
+    """``cases`` in the shared folder (see :func:`_shared`)."""
     folder = _shared() / "cases"
     if not folder.is_dir():
         pytest.skip(f"failure cases not found at {folder}")

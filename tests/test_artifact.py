@@ -117,6 +117,48 @@ def test_unreadable_weights_with_matching_checksum(saved):
         load_model(saved)
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        (("config", "embedding_dim"), 4),  # the weights still have 8: the record would lie
+        (("config", "loss"), "mse"),  # would turn logits into "predicted ratings"
+        (("score_kind",), "probability"),
+    ],
+)
+def test_edited_model_json_is_refused(saved, key, value):
+    meta = json.loads((saved / "model.json").read_text())
+    table = meta
+    for part in key[:-1]:
+        table = table[part]
+    table[key[-1]] = value
+    (saved / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="model.json was changed after saving"):
+        load_model(saved)
+
+
+def test_folder_written_before_the_description_checksum_loads(model, saved):
+    meta = json.loads((saved / "model.json").read_text())
+    meta.pop("description_sha256")
+    (saved / "model.json").write_text(json.dumps(meta))
+    assert load_model(saved).recommend(model.users.ids[:2], k=3).to_list() == model.recommend(
+        model.users.ids[:2], k=3
+    ).to_list()
+
+
+def test_files_added_later_keep_the_description_valid(saved):
+    dotrec.artifact.replace_files(saved, {"notes.txt": "hello"})
+    assert load_model(saved) is not None
+    # Dropping a listed file (a calibrator, say) from model.json by hand is caught.
+    meta = json.loads((saved / "model.json").read_text())
+    listed = {k: v for k, v in meta["sha256"].items() if k != "notes.txt"}
+    (saved / "model.json").write_text(json.dumps({**meta, "sha256": listed}))
+    with pytest.raises(ModelFileError, match="model.json was changed after saving"):
+        load_model(saved)
+    (saved / "model.json").write_text(json.dumps(meta))
+    dotrec.artifact.replace_files(saved, {"notes.txt": None})
+    assert load_model(saved) is not None
+
+
 def test_corrupt_model_json(saved):
     (saved / "model.json").write_text('{"format_version": 1, "model": ')
     with pytest.raises(ModelFileError, match="model.json is truncated or corrupt"):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import minimize
 
-from dotrec import DotrecError, ModelFileError, load_model, random_split, synthetic
+from dotrec import DotrecError, Interactions, ModelFileError, load_model, random_split, synthetic
 from dotrec.artifact import CALIBRATION_FILE, replace_files
 from dotrec.calibration import (
     IsotonicCalibrator,
@@ -263,6 +265,24 @@ def test_calibrating_on_the_training_data_is_refused(mf, split):
         calibrate(mf, split[0])
 
 
+def test_held_out_data_the_model_cannot_score_is_refused(mf, split):
+    # Every row has a user or an item the model never saw: nothing to calibrate on.
+    strangers = Interactions.from_ids(["nobody", mf.users.ids[0]], [mf.items.ids[0], "no-item"])
+    with pytest.raises(ValueError, match="2 have a user or item the model does not know"):
+        calibration_pairs(mf, strangers)
+
+
+def test_held_out_data_must_be_interactions(mf):
+    with pytest.raises(TypeError, match="takes an Interactions"):
+        calibration_pairs(mf, "test.csv")
+
+
+@pytest.mark.parametrize("max_pairs", [0, -5])
+def test_cap_must_be_positive(mf, split, max_pairs):
+    with pytest.raises(ValueError, match="max_pairs"):
+        calibration_pairs(mf, split[1], max_pairs=max_pairs)
+
+
 # --- the model folder and the command ----------------------------------------------------------
 
 
@@ -296,6 +316,17 @@ def test_calibrate_command_writes_and_overwrites(folders, capsys):
     assert (model_dir / "run.toml").is_file()
     listed = json.loads((model_dir / "model.json").read_text())["sha256"]
     assert CALIBRATION_FILE in listed and "run.toml" in listed
+
+
+def test_calibrate_command_says_when_it_measures_in_sample(folders, tmp_path, capsys):
+    one_user = tmp_path / "one_user.csv"
+    test = pd.read_csv(folders / "test.csv", dtype=str)
+    test[test["user_id"] == test["user_id"].iloc[0]].to_csv(one_user, index=False)
+    shutil.copytree(folders / "mf", tmp_path / "mf")
+    capsys.readouterr()
+    assert main(["calibrate", str(tmp_path / "mf"), "--data", str(one_user)]) == 0
+    out = capsys.readouterr().out
+    assert "of the same users (in-sample)" in out and "other users" not in out
 
 
 def test_calibrate_command_bad_input(folders, tmp_path, capsys):

@@ -635,6 +635,31 @@ def test_case_13_user_saw_every_item(cases_dir):
     assert len(model.recommend("u3", 3).to_list()[0]) == 3
 
 
+# Every model that trains against sampled negatives (the case says: run each).
+SAMPLED_NEGATIVES_13 = {
+    "bpr": {},
+    "mf-softmax": {"loss": "softmax"},
+    "mf-popularity-sampler": {"sampler": "popularity"},
+    "lightgcn": {},
+    "two-tower": {"loss": "bce"},
+}
+
+
+@pytest.mark.parametrize("variant", sorted(SAMPLED_NEGATIVES_13))
+def test_case_13_every_sampled_negative_model(cases_dir, variant):
+    data = dotrec.read_interactions(cases_dir / "13-user-saw-every-item" / "input.csv")
+    name = variant.split("-")[0] if variant.startswith("mf") else variant
+    settings = {"epochs": 5, "device": "cpu", "num_threads": 1, **SAMPLED_NEGATIVES_13[variant]}
+    started = time.perf_counter()
+    with pytest.warns(DataWarning) as caught:
+        model = dotrec.MODELS[name](**settings).fit(data)
+    assert time.perf_counter() - started < 60
+    messages = [str(w.message) for w in caught]
+    assert any("'u1'" in m and "every item" in m for m in messages), (variant, messages)
+    assert model.recommend("u1", 3).to_list() == [[]]
+    assert item_set(model.recommend("u3", 3)) == {"i1", "i2", "i4"}
+
+
 # --- 15 -------------------------------------------------------------------------
 
 

@@ -199,6 +199,17 @@ def test_bad_input_exits_2(log_csv, model_dir, tmp_path, capsys):
     line = _one_line_error(capsys, ["recommend", str(tmp_path / "no-model"), "--user", "000"])
     assert "no such model folder" in line
 
+    line = _one_line_error(capsys, ["inspect", str(log_csv), "--encoding", "utf-99"])
+    assert "encoding" in line and "'utf-99'" in line
+
+    # MODEL as a CSV of lists: it must be one, with whole ranks.
+    line = _one_line_error(capsys, ["evaluate", str(log_csv), str(log_csv)])
+    assert "log.csv" in line and "'rank'" in line and "user_id, item_id, rank" in line
+    lists = tmp_path / "lists.csv"
+    lists.write_text("user_id,item_id,rank\n001,002,1\n001,003,two\n")
+    line = _one_line_error(capsys, ["evaluate", str(lists), str(log_csv)])
+    assert "lists.csv" in line and "line 3" in line and "'two'" in line
+
     no_time = tmp_path / "no_time.csv"
     no_time.write_text("user_id,item_id\nu1,i1\nu1,i2\n")
     line = _one_line_error(

@@ -84,6 +84,9 @@ def test_toml_layout_and_unset_values():
         ("[validation]\nmetric = 'ndcg10'\n", "'ndcg10' is not a metric"),
         ("[validation]\nmethod = 'temporal'\n", "validation.method = 'temporal'"),
         ("[model.settings]\nepochs = 0\n", "epochs must be at least 1"),
+        ("[model.settings]\nepochs = '3'\n", "epochs = '3' has the wrong type"),
+        ("[model.settings]\nepochs = 2.5\n", "epochs = 2.5 has the wrong type"),
+        ("[model.settings]\nseed = 1.5\n", "seed = 1.5 has the wrong type"),
         ("model = 'mf'\n", "[model] must be a table"),
         ("[data\n", "not valid TOML"),
     ],
@@ -172,6 +175,18 @@ def test_command_line_overrides_the_config(tmp_path, log_csv, capsys):
     assert main([*argv, "--model", "popularity"]) == 0
     assert "replaces the config's mf model" in capsys.readouterr().err
     assert RunConfig.read(out / "run.toml").model == ModelConfig("popularity", {})
+
+
+@pytest.mark.parametrize(
+    "setting", ["epochs=2.5", 'lr="0.1"', "seed=1.5", "embedding_dim=true", "num_threads=0.5"]
+)
+def test_set_of_the_wrong_type_is_a_clear_error(tmp_path, log_csv, capsys, setting):
+    out = tmp_path / "model"
+    code = main(["train", str(log_csv), "--out", str(out), "--set", setting, "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert setting.split("=")[0] in err and "wrong type" in err
+    assert not out.exists()
 
 
 def test_train_without_data_is_a_clear_error(tmp_path, capsys):

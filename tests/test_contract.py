@@ -10,6 +10,7 @@ count.
 from __future__ import annotations
 
 import json
+import typing
 
 import numpy as np
 import pytest
@@ -49,6 +50,45 @@ PERSONALISED = [name for name in MODELS if name != "popularity"]
 
 def test_every_model_has_settings_here():
     assert set(MODELS) == set(SETTINGS)
+
+
+def _wrong_types(hint) -> list:
+    """Values that a setting annotated ``hint`` must refuse."""
+    text = str(hint)
+    if text in ("<class 'int'>", "int | None"):
+        return ["3", 2.5, True]
+    if text in ("<class 'float'>", "float | None"):
+        return ["0.1", float("nan"), True]
+    if text == "<class 'bool'>":
+        return ["yes", 1]
+    if text.startswith("tuple"):
+        return ["abc", [1.5]]
+    return []
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_settings_of_the_wrong_type_are_refused_by_name(name):
+    hints = typing.get_type_hints(MODELS[name].config_class)
+    checked = 0
+    for setting, hint in hints.items():
+        for value in _wrong_types(hint):
+            with pytest.raises(ValueError) as info:
+                MODELS[name](**{setting: value})
+            assert setting in str(info.value) and repr(value) in str(info.value)
+            checked += 1
+    assert checked or not hints
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_numpy_numbers_are_accepted_as_plain_settings(name, tmp_path):
+    settings = {
+        key: np.int64(value) if type(value) is int else np.float64(value)
+        for key, value in SETTINGS[name].items()
+        if type(value) in (int, float)
+    }
+    model = MODELS[name](**settings)
+    for key in settings:
+        assert type(getattr(model.config, key)) in (int, float)
 
 
 def _clusters() -> tuple[Interactions, dict[str, str]]:
@@ -140,8 +180,9 @@ def test_fold_in_of_a_history_recommends_its_held_out_item(fitted, clusters):
         assert len(row) == 12 - 5
     if fitted.name in PERSONALISED:
         assert [row[0][0] for row in recs.to_list()] == list(missing.values())
-    with pytest.raises(UnknownIDError, match="zz"):
+    with pytest.raises(UnknownIDError, match="zz") as info:
         fitted.recommend_from_history([["a0", "zz"]])
+    assert "unknown_items='ignore'" in str(info.value)
 
 
 def test_similar_items_leaves_out_the_query(fitted):
@@ -149,6 +190,40 @@ def test_similar_items_leaves_out_the_query(fitted):
     for query, row in zip(["a0", "b3"], recs.to_list(), strict=True):
         assert query not in [item for item, _ in row]
         assert len(row) == 4
+
+
+def test_k_is_checked_and_any_size_is_served(fitted):
+    for ask in (
+        lambda k: fitted.recommend("u0", k=k),
+        lambda k: fitted.similar_items("a0", k=k),
+        lambda k: fitted.recommend_from_history([["a0"]], k=k),
+    ):
+        for bad in (-1, 1.5, "3", None, True):
+            with pytest.raises(ValueError, match="k must be a non-negative integer"):
+                ask(bad)
+        assert ask(0).to_list() == [[]]
+        everything = ask(10**30).to_list()[0]  # more than any catalogue: all candidates
+        assert len(everything) == len(ask(len(fitted.items)).to_list()[0]) > 0
+
+
+def test_integer_ids_are_text_in_every_query(fitted):
+    data = Interactions.from_ids([1, 1, 2, 2, 3], [10, 20, 20, 30, 10])
+    model = type(fitted)(**SETTINGS[fitted.name]).fit(data)
+    for recs in (model.recommend(1, k=2), model.similar_items(10, k=2)):
+        assert recs.query_ids.tolist() in (["1"], ["10"])
+        assert all(type(item) is str for row in recs.to_list() for item, _ in row)
+    assert model.similar_items([10, 20], k=1).query_ids.tolist() == ["10", "20"]
+
+
+def test_score_lengths_must_match(fitted):
+    with pytest.raises(ValueError, match="2 user IDs and 3 item IDs"):
+        fitted.score(["u0", "u1"], ["a0", "a1", "a2"])
+    assert len(fitted.score("u0", ["a0", "a1", "a2"])) == 3  # one ID on a side is repeated
+
+
+def test_unknown_fallback_is_refused(fitted):
+    with pytest.raises(ValueError, match="fallback"):
+        fitted.recommend("u0", k=3, fallback="random")
 
 
 def test_similar_items_stay_in_cluster(fitted):

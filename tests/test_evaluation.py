@@ -139,3 +139,26 @@ def test_cli_evaluate_prints_rmse_for_a_rating_model(tmp_path, capsys):
     assert cli_main(["evaluate", str(tmp_path / "m"), str(tmp_path / "test.csv"), "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["ratings"]["n_rows"] == 7 and payload["ratings"]["metrics"]["rmse"] > 0
+
+
+def test_evaluation_arguments_are_checked(fixed, tmp_path):
+    import pandas as pd
+
+    from dotrec import evaluate, evaluate_lists
+
+    test = Interactions.from_ids(["u0"], ["i2"], rating=[2])
+    # A path or a frame where Interactions are expected: said plainly, not AttributeError.
+    for call in (
+        lambda: evaluate(fixed, "test.csv"),
+        lambda: evaluate_ratings(fixed, pd.DataFrame({"user_id": ["u0"]})),
+        lambda: evaluate_lists(pd.DataFrame(columns=["user_id", "item_id", "rank"]), "t.csv"),
+    ):
+        with pytest.raises(TypeError, match="takes an Interactions"):
+            call()
+    # An unknown on_overlap is refused, not taken as "drop".
+    for call in (
+        lambda: evaluate(fixed, test, on_overlap="keep"),
+        lambda: evaluate_ratings(fixed, test, on_overlap="keep"),
+    ):
+        with pytest.raises(ValueError, match="on_overlap"):
+            call()

@@ -123,6 +123,8 @@ def test_explain_command(tmp_path, data, capsys):
     assert payload["parts_sum"] == pytest.approx(payload["score"], abs=1e-5)
 
     assert main(["explain", str(folder), "--user", "nobody", "--item", "i9"]) == 2
-    assert "unknown user ID 'nobody'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown user ID 'nobody'" in err
+    assert "--fallback" not in err  # explain has no such option
     assert main(["explain", str(tmp_path / "none"), "--user", "u0", "--item", "i9"]) == 2
     assert "no such model folder" in capsys.readouterr().err

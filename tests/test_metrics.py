@@ -98,6 +98,17 @@ def test_ndcg_perfect_and_no_hit():
 # --- hit rate, MRR, MAP -------------------------------------------------------
 
 
+def test_huge_k_costs_no_more_than_the_list():
+    # A K far beyond any list or catalogue must not allocate K of anything.
+    hits, rel = torch.tensor([[False, True, True]]), torch.tensor([4])
+    for fn in (precision, recall, ndcg, hit_rate, mrr, average_precision):
+        assert fn(hits, rel, 10**12).shape == (1,)
+    assert ndcg(hits, rel, 10**12).item() == pytest.approx(ndcg(hits, rel, 4).item())
+    assert ndcg(hits, torch.tensor([2]), 10**30).item() == pytest.approx(
+        ndcg(hits, torch.tensor([2]), 3).item()
+    )
+
+
 def test_hit_rate_by_hand():
     # first hit at rank 3: K=3 -> 1, K=2 -> 0; a row with no hit -> 0
     hits = _hits("..x", "...")
@@ -275,6 +286,27 @@ def test_evaluate_unknown_user_not_evaluated(tiny_model):
     assert result.per_user["user_id"].tolist() == ["u1"]
 
 
+def test_evaluate_with_a_k_beyond_the_catalogue(tiny_model):
+    # Precision still divides by K; nothing of size K is built.
+    test = _interactions(TEST)
+    huge, catalogue = (
+        evaluate(tiny_model, test, k=k).per_user.drop(columns="user_id")
+        for k in (10**12, len(tiny_model.items))
+    )
+    n = len(tiny_model.items)
+    assert huge["precision@1000000000000"].tolist() == pytest.approx(
+        (catalogue[f"precision@{n}"] * n / 10**12).tolist()
+    )
+    assert huge["recall@1000000000000"].tolist() == catalogue[f"recall@{n}"].tolist()
+    assert evaluate(tiny_model, test, k=10**30).n_users == len(huge)
+    import pandas as pd
+
+    lists = pd.DataFrame({"user_id": ["u1"], "item_id": ["b"], "rank": [1]})
+    with pytest.warns(DataWarning):
+        result = evaluate_lists(lists, test, k=10**12)
+    assert result.n_users > 0
+
+
 def test_evaluate_bad_arguments(tiny_model):
     with pytest.raises(ValueError, match="k must be a positive"):
         evaluate(tiny_model, _interactions(TEST), k=0)
@@ -297,3 +329,36 @@ def test_evaluate_lists_by_hand():
     assert frame.loc["u1", "ndcg@3"] == pytest.approx((1 / L2_3) / (1 + 1 / L2_3))
     assert frame.loc["u1", "mrr@3"] == pytest.approx(0.5)
     assert frame.loc["u2"].tolist() == [0.0] * 6
+
+
+@pytest.mark.parametrize(
+    ("items", "ranks", "message"),
+    [
+        (["b", "b", "b"], [1, 2, 3], "('u1', 'b') more than once"),  # hits counted 3 times
+        (["a", "b", "c"], [1, 1, 2], "rank 1 more than once"),  # order of a and b unknown
+        (["a", "b", "c"], [1, 0, 2], "rank"),
+        (["a", "b", "c"], [1, 2.5, 3], "rank"),
+        (["a", "b", "c"], [1, None, 3], "rank"),
+    ],
+)
+def test_evaluate_lists_refuses_ambiguous_lists(items, ranks, message):
+    import pandas as pd
+
+    recs = pd.DataFrame({"user_id": ["u1"] * 3, "item_id": items, "rank": ranks})
+    test = _interactions([("u1", "b"), ("u1", "x")])
+    with pytest.raises(DataError) as info:
+        evaluate_lists(recs, test, k=3)
+    assert message in str(info.value)
+
+
+def test_evaluate_lists_metrics_stay_in_range():
+    import pandas as pd
+
+    recs = pd.DataFrame({"user_id": ["u1", "u1"], "item_id": ["b", "a"], "rank": ["1", "2"]})
+    result = evaluate_lists(recs, _interactions([("u1", "b")]), k=2)  # ranks as written in a CSV
+    assert all(0 <= v <= 1 for v in result.metrics.values())
+    # Ranks written as text are numbers: "10" comes after "2".
+    items = [f"i{r}" for r in range(1, 11)]
+    ranks = [str(r) for r in range(1, 11)]
+    recs = pd.DataFrame({"user_id": ["u1"] * 10, "item_id": items, "rank": ranks})
+    assert evaluate_lists(recs, _interactions([("u1", "i2")]), k=10).metrics["mrr@10"] == 0.5

@@ -17,6 +17,7 @@ from dotrec import (
     UnknownIDError,
     synthetic,
 )
+from dotrec.explain import explain
 from dotrec.models import MFConfig
 
 SMALL = {"embedding_dim": 8, "epochs": 4, "device": "cpu", "num_threads": 1}
@@ -113,6 +114,14 @@ def test_unknown_user_raises_naming_it(model):
     assert "fallback='popular'" in str(info.value)
     with pytest.raises(UnknownIDError, match="'no-item'"):
         model.score(model.users.ids[0], "no-item")
+    # The fallback is an option of recommend only; elsewhere the message must not offer it.
+    for ask in (
+        lambda: model.score("nobody", model.items.ids[0]),
+        lambda: explain(model, "nobody", model.items.ids[0]),
+    ):
+        with pytest.raises(UnknownIDError, match="'nobody'") as info:
+            ask()
+        assert "fallback" not in str(info.value)
 
 
 def test_fallback_popular_marks_rows(model):

@@ -37,7 +37,8 @@ def test_missing_file(tmp_path):
 def test_empty_file(tmp_path):
     message = _fails(_write(tmp_path, ""), EmptyDataError)
     assert "empty" in message
-    _fails(_write(tmp_path, "\n  \n", "blank.csv"), EmptyDataError)
+    message = _fails(_write(tmp_path, "\n  \n", "blank.csv"), EmptyDataError)
+    assert "only blank lines" in message
 
 
 def test_header_only(tmp_path):
@@ -50,6 +51,39 @@ def test_missing_named_column(tmp_path):
     message = _fails(path, rating_col="stars")
     assert "'stars'" in message
     assert "user_id" in message and "timestamp" in message  # lists the columns that exist
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "missing", "taken"),
+    [
+        ("user_id,rating", "u1,4\nu2,5\n", "item", "'rating'"),  # not the ratings as items
+        ("time,user,product", "1,u1,i1\n2,u2,i2\n", "item", "'user'"),  # nor the users
+        ("rating,item_id", "4,i1\n5,i2\n", "user", "'rating'"),
+    ],
+)
+def test_missing_id_column_is_not_taken_from_another_role(tmp_path, header, rows, missing, taken):
+    message = _fails(_write(tmp_path, f"{header}\n{rows}"))
+    assert f"no {missing} column" in message and taken in message
+    assert f"{missing}_col" in message and f"--{missing}-col" in message  # the fix
+
+
+def test_one_column_for_two_roles_is_refused(tmp_path):
+    path = _write(tmp_path, HEADER + "u1,i1,4,1\n")
+    message = _fails(path, user_col="user_id", item_col="user_id")
+    assert "'user_id'" in message and "user" in message and "item" in message
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_column_position_out_of_range(tmp_path, header):
+    text = (HEADER if header else "") + "u1,i1,4,1\nu2,i2,5,2\n"
+    message = _fails(_write(tmp_path, text), header=header, user_col=9)
+    assert "user_col" in message and "9" in message and "4 columns" in message
+
+
+def test_column_name_without_header(tmp_path):
+    path = _write(tmp_path, "u1,i1,4,1\nu2,i2,5,2\n")
+    message = _fails(path, header=False, user_col="userId")
+    assert "'userId'" in message and "no header" in message
 
 
 @pytest.mark.parametrize("value", ["abc", "NaN", "inf", "-inf", "1e400", ""])
@@ -111,6 +145,23 @@ def test_undecodable_bytes(tmp_path):
     assert read_interactions(path, encoding="latin-1").items.ids.tolist() == ["caf\u00e9"]
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("encoding", "utf-99"), ("on_invalid", "skip"), ("duplicates", "first"), ("format", "xml")],
+)
+def test_unknown_reading_option_is_refused(tmp_path, option, value):
+    # Refused whatever the file holds: this one has neither bad rows nor repeats.
+    path = _write(tmp_path, HEADER + "u1,i1,4,1\n")
+    with pytest.raises(ValueError) as info:
+        read_interactions(path, **{option: value})
+    assert option in str(info.value) and repr(value) in str(info.value)
+
+
+def test_unknown_duplicates_policy_is_refused_in_memory():
+    with pytest.raises(ValueError, match="duplicates"):
+        Interactions.from_ids(["u1"], ["i1"], duplicates="sum")
+
+
 # --- what is read ---------------------------------------------------------------
 
 
@@ -147,6 +198,29 @@ def test_label_zero_rows_are_observed_negatives(tmp_path):
     bad = _write(tmp_path, "user_id,item_id,label\nu1,i1,2\n", "bad.csv")
     with pytest.raises(DataError, match="label must be 0 or 1"):
         read_interactions(bad)
+
+
+def test_label_other_than_0_or_1_names_the_line_and_can_be_dropped(tmp_path):
+    path = _write(tmp_path, "user_id,item_id,label\nu1,i1,1\nu1,i2,2\nu2,i1,0\n")
+    message = _fails(path)
+    assert "0 or 1" in message and "line 3" in message and "'label'" in message
+    assert "'2'" in message and "--drop-invalid" in message
+    with pytest.warns(DataWarning, match="dropped 1 invalid rows at line 3"):
+        data = read_interactions(path, on_invalid="drop")
+    assert data.label.tolist() == [1, 0]
+
+
+def test_dates_as_timestamps_only_the_bad_one_is_named(tmp_path):
+    text = "user_id,item_id,when\nu1,i1,2024-01-01\nu1,i2,2024-01-02T10:00:00\nu2,i1,yesterday\n"
+    path = _write(tmp_path, text)
+    message = _fails(path, timestamp_col="when")
+    assert "1 row" in message and "line 4" in message and "'yesterday'" in message
+    with pytest.warns(DataWarning, match="dropped 1 invalid rows at line 4"):
+        data = read_interactions(path, timestamp_col="when", on_invalid="drop")
+    assert data.timestamp.tolist() == [1704067200, 1704189600]  # Unix seconds
+    # Words that pandas would read as the current time are not dates in a log.
+    now = _write(tmp_path, "user_id,item_id,when\nu1,i1,2024-01-01\nu2,i2,now\n", "now.csv")
+    assert "'now'" in _fails(now, timestamp_col="when")
 
 
 def test_duplicates_merged_with_a_warning(tmp_path):
@@ -224,6 +298,29 @@ def test_from_frame():
         Interactions.from_frame(_frame(), user_col="uid")
     with pytest.raises(DataError, match="row 3"):
         Interactions.from_frame(_frame().assign(rating=[1.0, 2.0, np.nan]))
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
+def test_datetime_timestamps_become_unix_seconds(tmp_path, tz):
+    # 2024-01-01 00:00 UTC is 1704067200 (in Paris, local midnight is an hour earlier).
+    when = pd.to_datetime(["2024-01-01", "2024-01-02"])
+    when = when if tz is None else when.tz_localize(tz)
+    expected = [1704067200, 1704153600]
+    if tz == "Europe/Paris":
+        expected = [t - 3600 for t in expected]
+    frame = pd.DataFrame({"user_id": ["u1", "u2"], "item_id": ["i1", "i2"], "timestamp": when})
+    assert Interactions.from_frame(frame).timestamp.tolist() == expected
+    frame.to_parquet(tmp_path / "log.parquet")
+    assert read_interactions(tmp_path / "log.parquet").timestamp.tolist() == expected
+    missing = frame.assign(timestamp=[when[0], pd.NaT])
+    with pytest.raises(DataError, match="row 2"):
+        Interactions.from_frame(missing)
+
+
+@pytest.mark.parametrize("column", ["rating", "timestamp", "label"])
+def test_from_ids_columns_must_match_the_ids(column):
+    with pytest.raises(ValueError, match=f"{column} has 1 value.* 2 rows"):
+        Interactions.from_ids(["u1", "u2"], ["i1", "i2"], **{column: [1]})
 
 
 def test_from_sparse():

@@ -195,6 +195,15 @@ def test_temporal_split_argument_checks():
         temporal_split(data)
     with pytest.raises(ValueError, match="timestamp"):
         temporal_split(Interactions.from_ids(["u"], ["a"]), cutoff=1)
+    for cutoff in ("2024-01-01", True, float("nan")):
+        with pytest.raises(ValueError, match="cutoff"):
+            temporal_split(data, cutoff=cutoff)
+
+
+@pytest.mark.parametrize("split", [random_split, leave_last_split, temporal_split])
+def test_splits_take_interactions(split):
+    with pytest.raises(TypeError, match="takes an Interactions"):
+        split("log.csv")
 
 
 # --- split_report ---------------------------------------------------------------

@@ -102,3 +102,34 @@ def test_tune_command_errors_are_one_line(log_csv, tmp_path, capsys):
     assert "no settings to tune" in capsys.readouterr().err
     assert main(["tune", str(log_csv), "--metric", "ndcg@0", "--out", out]) == 2
     assert "'ndcg@0' is not a metric" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trials", "0"], "--trials"),  # used to end in "error: trial"
+        (["--trials", "-2"], "--trials"),
+        (["--trials", "2", "--timeout", "0"], "no trial finished"),
+    ],
+)
+def test_tune_command_with_no_trial_to_run(log_csv, tmp_path, capsys, args, message):
+    out = tmp_path / "b.toml"
+    argv = ["tune", str(log_csv), "--set", "epochs=1", "--out", str(out), *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_tune_needs_a_limit(data):
+    with pytest.raises(ValueError, match="n_trials"):
+        tune(data, "mf", n_trials=None, timeout=None, fixed=QUICK_MF)
+    with pytest.raises(TypeError, match="takes an Interactions"):
+        tune("log.csv", "mf", n_trials=1, fixed=QUICK_MF)
+
+
+def test_tune_command_without_optuna(log_csv, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "optuna", None)
+    assert main(["tune", str(log_csv), "--out", str(tmp_path / "b.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "needs Optuna" in err and "pip install 'dotrec[tune]'" in err

@@ -1,7 +1,8 @@
 """The model folder: weights in safetensors, everything else in JSON.
 
 A folder holds ``model.json`` (format version, dotrec version, model name,
-config, training record, checksums), ``vocab.json`` (raw user and item IDs in
+config, training record, checksums of the other files and of its own
+content), ``vocab.json`` (raw user and item IDs in
 index order) and ``weights.safetensors`` (learned tensors, each user's seen
 items, item counts), and may hold more files, such as the ``run.toml`` that
 ``dotrec train`` records and the ``calibration.json`` of a calibrated model
@@ -73,6 +74,19 @@ def _write_json(path: Path, payload: Any) -> None:
         json.dump(payload, fh, ensure_ascii=False)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _description_checksum(meta: dict[str, Any]) -> str:
+    """Checksum of ``model.json``'s content as JSON reads it back, its own checksum left out."""
+    plain = {k: v for k, v in meta.items() if k != "description_sha256"}
+    text = json.dumps(plain, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _write_metadata(path: Path, meta: dict[str, Any]) -> None:
+    """Write ``model.json`` with the checksum of its own content, so edits are caught on load."""
+    plain = json.loads(json.dumps(meta))  # as it will read back (tuples, keys)
+    _write_json(path, {**plain, "description_sha256": _description_checksum(plain)})
 
 
 def save_model(
@@ -150,7 +164,7 @@ def save_model(
                 for name in ("vocab.json", "weights.safetensors", *extra_files)
             },
         }
-        _write_json(tmp / "model.json", meta)
+        _write_metadata(tmp / "model.json", meta)
         for file in tmp.iterdir():
             os.chmod(file, 0o666 & ~_umask())
         _swap_into_place(tmp, target)
@@ -208,7 +222,7 @@ def replace_files(
             if data is not None:
                 (tmp / name).write_bytes(data)
                 os.chmod(tmp / name, 0o666 & ~_umask())
-        _write_json(tmp / "model.json", {**meta, "sha256": checksums})
+        _write_metadata(tmp / "model.json", {**meta, "sha256": checksums})
         _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -335,6 +349,13 @@ def load_model(path: str | Path, device: str = "auto") -> Recommender:
             f"{folder}: the model folder is incomplete or from an incompatible version "
             f"({type(err).__name__}: {err}). Save the model again with this dotrec version."
         ) from err
+    recorded = meta.get("description_sha256")  # absent in folders written before it existed
+    if recorded is not None and recorded != _description_checksum(meta):
+        raise ModelFileError(
+            f"{folder / 'model.json'} was changed after saving: its content no longer matches "
+            "the checksum it records, so its settings may not describe the weights. Save the "
+            "model again (or undo the edit)."
+        )
     return model
 
 

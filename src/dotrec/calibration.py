@@ -55,7 +55,9 @@ import numpy as np
 import torch
 
 from dotrec.data import Interactions
+from dotrec.data._interactions import require_interactions
 from dotrec.exceptions import DotrecError
+from dotrec.ranking import overlap_mask
 from dotrec.topk import rows_mask
 
 if TYPE_CHECKING:
@@ -506,14 +508,18 @@ def calibration_pairs(
         seed: seed of the user sample and of the drawn negatives.
 
     Raises:
-        ValueError: no held-out positive is left to calibrate on.
+        ValueError: no held-out positive is left to calibrate on, or
+            ``negatives`` or ``max_pairs`` is not a positive integer.
     """
     model._check_fitted()
+    require_interactions(heldout, "calibration")
     if negatives is not None and negatives < 1:
         raise ValueError(f"negatives must be at least 1 or None (all items), got {negatives!r}")
+    if isinstance(max_pairs, bool) or not isinstance(max_pairs, (int, np.integer)) or max_pairs < 1:
+        raise ValueError(f"max_pairs (--max-pairs) must be a positive integer, got {max_pairs!r}")
     positive = heldout.subset(heldout.positive)
     known, kept = positive.reindex(model.users, model.items)
-    in_train = model.seen[known.user_idx, known.item_idx] != 0
+    in_train = overlap_mask(model.seen, known.user_idx, known.item_idx)
     notes = {
         "heldout_positive_rows": len(positive),
         "unknown_user_or_item": int((~kept).sum()),

@@ -281,7 +281,7 @@ class RunConfig:
                 f"model's settings are {', '.join(sorted(known)) or 'none'}"
             )
         try:
-            cls.config_class(**self.model.settings)
+            cls(**self.model.settings)  # the model's own checks of types and ranges
         except (TypeError, ValueError) as err:
             raise ValueError(f"{source}: [model.settings]: {err}") from err
         if self.validation is not None:

@@ -17,10 +17,12 @@ only computed when asked for, and always beside the full-ranking figures.
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -29,6 +31,9 @@ import scipy.sparse as sp
 import torch
 
 from dotrec.data import Interactions, Vocabulary, ids_to_text
+from dotrec.data._checks import describe_rows
+from dotrec.data._interactions import require_interactions
+from dotrec.data._readers import read_text
 from dotrec.exceptions import DataError, DataWarning, EmptyDataError
 from dotrec.metrics import METRICS, coverage, hits_from_keys
 from dotrec.models.base import Recommender
@@ -41,6 +46,7 @@ __all__ = [
     "evaluate",
     "evaluate_lists",
     "evaluate_ratings",
+    "read_lists",
     "sampled_metrics",
 ]
 
@@ -125,6 +131,7 @@ def evaluate(
         EmptyDataError: the test set has no positive interactions.
         DataError: overlap with ``on_overlap="raise"``.
     """
+    require_interactions(test, "evaluate()")
     ks = _cutoffs(k)
     if sampled is not None and (
         isinstance(sampled, bool) or not isinstance(sampled, (int, np.integer)) or sampled < 1
@@ -159,6 +166,8 @@ def _cutoffs(k: int | Sequence[int]) -> list[int]:
 
 def _not_in_training(model, user_idx, item_idx, notes, on_overlap, source) -> np.ndarray:
     """Bool mask of the test rows that are not training pairs; warns or raises about the rest."""
+    if on_overlap not in ("drop", "raise"):
+        raise ValueError(f"on_overlap must be 'drop' or 'raise', got {on_overlap!r}")
     seen = overlap_mask(model.seen, user_idx, item_idx)
     notes["overlap_with_train"] = int(seen.sum())
     if not seen.any():
@@ -292,26 +301,87 @@ def _sampled_ranks(model, rows, row_of_pair, pair_items, negatives) -> torch.Ten
     return rank.cpu()
 
 
+def read_lists(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a CSV of top-K lists (``user_id,item_id,rank``), checked as :func:`evaluate_lists` does.
+
+    IDs stay text as written; ranks become integers.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        DataError: not a CSV of lists, or a bad rank or repeat; the message
+            names the file, the column or the lines, and the value.
+    """
+    text = read_text(Path(path), encoding)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"{path}: not a CSV of lists ({err}).") from err
+    return _checked_lists(frame, str(path), first_line=2)
+
+
+def _checked_lists(recs: pd.DataFrame, source: str, first_line: int = 1) -> pd.DataFrame:
+    """The lists with text IDs and integer ranks; each item and rank once per user."""
+    missing = [col for col in ("user_id", "item_id", "rank") if col not in recs.columns]
+    if missing:
+        raise DataError(
+            f"{source}: lists need the columns user_id, item_id, rank; no {missing[0]!r} column "
+            f"among {list(map(str, recs.columns))}."
+        )
+    where = "row" if first_line == 1 else "line"
+    lines = np.arange(len(recs)) + first_line
+    raw = recs["rank"].to_numpy(dtype=object)
+    rank = pd.to_numeric(recs["rank"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~(np.isfinite(rank) & (rank >= 1) & (rank == np.floor(rank)))
+    if bad.any():
+        at = np.flatnonzero(bad)
+        raise DataError(
+            f"{source}: {len(at)} rank{'s are' if len(at) > 1 else ' is'} not a whole number of "
+            f"at least 1, at {describe_rows(at, lines, where)} (first value seen: "
+            f"{raw[at[0]]!r}). Rank 1 is each user's best item."
+        )
+    out = pd.DataFrame(
+        {
+            "user_id": ids_to_text(recs["user_id"]),
+            "item_id": ids_to_text(recs["item_id"]),
+            "rank": rank.astype(np.int64),
+        }
+    )
+    for columns, what in ((["user_id", "item_id"], "item"), (["user_id", "rank"], "rank")):
+        repeated = out.duplicated(columns, keep=False).to_numpy()
+        if repeated.any():
+            at = np.flatnonzero(repeated)
+            user, value = out.iloc[at[0]][columns]
+            shown = f"({user!r}, {value!r})" if what == "item" else f"{value}"
+            raise DataError(
+                f"{source}: the list of user {user!r} holds {what} {shown} more than once, at "
+                f"{describe_rows(at, lines, where)}; each user's list gives each item one rank "
+                "and each rank one item."
+            )
+    return out
+
+
 def evaluate_lists(
     recommendations: pd.DataFrame, test: Interactions, k: int | Sequence[int] = 10
 ) -> EvaluationResult:
     """Score ready-made top-K lists against test interactions.
 
     Args:
-        recommendations: columns ``user_id``, ``item_id``, ``rank`` (1 = best).
+        recommendations: columns ``user_id``, ``item_id``, ``rank`` (1 = best,
+            whole numbers; text such as ``"10"`` is read as a number). Each
+            user's list holds each item and each rank once.
         test: relevant items per user; every test user is evaluated, including
             users with no list (all metrics 0 for them).
         k: one cutoff or several.
 
     Raises:
         ValueError: a cutoff is not a positive integer.
-        DataError: a column is missing.
+        DataError: a column is missing, a rank is not a whole number of at
+            least 1, or a user's list repeats an item or a rank.
         EmptyDataError: the test set has no positive interactions.
     """
+    require_interactions(test, "evaluate_lists()")
     ks = _cutoffs(k)
-    for col in ("user_id", "item_id", "rank"):
-        if col not in recommendations.columns:
-            raise DataError(f"recommendations need a {col!r} column; got {list(recommendations)}")
+    recommendations = _checked_lists(recommendations, "recommendations")
     positives = test.subset(test.positive)
     if len(positives) == 0:
         raise EmptyDataError(f"{test.source}: the test set has no interactions to evaluate.")
@@ -329,18 +399,19 @@ def evaluate_lists(
 
     recs = recommendations.assign(user_id=ids_to_text(recommendations["user_id"]))
     recs = recs[users.lookup(recs["user_id"]) >= 0].sort_values(["user_id", "rank"])
-    width = max(ks)
-    top = np.full((len(users), width), -1, dtype=np.int64)
     rec_u = users.index(recs["user_id"])
     position = recs.groupby("user_id").cumcount().to_numpy()
+    longest = int(position.max()) + 1 if len(position) else 0
+    width = min(max(ks), longest)  # the hits matrix need not reach past the longest list
+    top = np.full((len(users), width), -1, dtype=np.int64)
     keep = position < width
     top[rec_u[keep], position[keep]] = items.index(ids_to_text(recs["item_id"]))[keep]
 
-    longest = int(position.max()) + 1 if len(position) else 0
-    if longest < width:
+    if longest < max(ks):
         warnings.warn(
-            f"the longest list holds {longest} items but K={width}: precision@{width} still "
-            f"divides by {width}, so lists written with a smaller K score lower than they would.",
+            f"the longest list holds {longest} items but K={max(ks)}: precision@{max(ks)} "
+            f"still divides by {max(ks)}, so lists written with a smaller K score lower than "
+            "they would.",
             DataWarning,
             stacklevel=2,
         )
@@ -406,6 +477,7 @@ def evaluate_ratings(
         DataError: the test data has no ratings, or overlap with
             ``on_overlap="raise"``.
     """
+    require_interactions(test, "evaluate_ratings()")
     if not model.predicts_ratings:
         raise ValueError(
             f"{type(model).__name__} scores are not ratings ({model.score_kind}), so RMSE and "

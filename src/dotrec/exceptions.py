@@ -47,20 +47,15 @@ class UnknownIDError(DotrecError, KeyError):
         ids: the unknown raw IDs, in the order they were asked for.
     """
 
-    def __init__(self, kind: str, ids: list[str]):
+    def __init__(self, kind: str, ids: list[str], hint: str = ""):
+        """``hint``: what the caller can do about it, added to the message when given."""
         self.kind = kind
         self.ids = list(ids)
         shown = ", ".join(repr(i) for i in self.ids[:10])
         more = f" and {len(self.ids) - 10} more" if len(self.ids) > 10 else ""
-        hint = (
-            " Pass fallback='popular' (command line: --fallback popular) to get the most "
-            "popular items for unknown users."
-            if kind == "user"
-            else ""
-        )
         super().__init__(
             f"unknown {kind} ID{'s' if len(self.ids) > 1 else ''} {shown}{more}: "
-            f"not in the training data.{hint}"
+            f"not in the training data.{' ' + hint if hint else ''}"
         )
 
     def __str__(self) -> str:

@@ -47,6 +47,9 @@ __all__ = [
 ]
 
 
+_INT64_MAX = torch.iinfo(torch.int64).max
+
+
 def _discounts(k: int, device: torch.device) -> torch.Tensor:
     return 1.0 / torch.log2(torch.arange(2, k + 2, device=device, dtype=torch.float64))
 
@@ -58,7 +61,7 @@ def precision(hits: torch.Tensor, n_relevant: torch.Tensor, k: int) -> torch.Ten
         >>> precision(torch.tensor([[True, False, True]]), torch.tensor([4]), 3).tolist()
         [0.6666666666666666]
     """
-    return hits[:, :k].sum(1, dtype=torch.float64) / k
+    return hits[:, :k].sum(1, dtype=torch.float64) / float(k)
 
 
 def recall(hits: torch.Tensor, n_relevant: torch.Tensor, k: int) -> torch.Tensor:
@@ -74,9 +77,11 @@ def ndcg(hits: torch.Tensor, n_relevant: torch.Tensor, k: int) -> torch.Tensor:
         >>> round(ndcg(torch.tensor([[False, True, True]]), torch.tensor([4]), 3).item(), 6)
         0.530721
     """
-    disc = _discounts(k, hits.device)
+    # Discounts only as far as the lists or the ideal DCG reach, not to K.
+    most_relevant = int(n_relevant.max()) if len(n_relevant) else 1
+    disc = _discounts(min(k, max(hits.shape[1], most_relevant, 1)), hits.device)
     dcg = (hits[:, :k].double() * disc[: hits[:, :k].shape[1]]).sum(1)
-    ideal = torch.cumsum(disc, 0)[(n_relevant.clamp(min=1, max=k) - 1).long()]
+    ideal = torch.cumsum(disc, 0)[(n_relevant.clamp(min=1, max=len(disc)) - 1).long()]
     return dcg / ideal
 
 
@@ -98,7 +103,7 @@ def average_precision(hits: torch.Tensor, n_relevant: torch.Tensor, k: int) -> t
     top = hits[:, :k].double()
     ranks = torch.arange(1, top.shape[1] + 1, device=hits.device, dtype=torch.float64)
     precision_at = torch.cumsum(top, 1) / ranks
-    return (precision_at * top).sum(1) / n_relevant.clamp(min=1, max=k)
+    return (precision_at * top).sum(1) / n_relevant.clamp(min=1, max=min(k, _INT64_MAX))
 
 
 METRICS = {

@@ -137,5 +137,5 @@ def rank_users(
         name: torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
         for name, parts in per_user.items()
     }
-    top = torch.cat(tops) if tops else torch.zeros((0, max(k)), dtype=torch.long)
+    top = torch.cat(tops) if tops else torch.zeros((0, min(max(k), n_items)), dtype=torch.long)
     return RankedUsers(users, columns, top)

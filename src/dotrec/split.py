@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from dotrec.data import Interactions
+from dotrec.data._interactions import require_interactions
 from dotrec.exceptions import DataWarning
 
 __all__ = ["leave_last_split", "random_split", "split_report", "temporal_split"]
@@ -48,6 +49,7 @@ def random_split(
         >>> len(train), len(test)
         (8, 2)
     """
+    require_interactions(interactions, "random_split()")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
     rng = np.random.default_rng(seed)
@@ -87,6 +89,7 @@ def leave_last_split(interactions: Interactions, n: int = 1) -> tuple[Interactio
     Raises:
         ValueError: the data has no timestamps.
     """
+    require_interactions(interactions, "leave_last_split()")
     if interactions.timestamp is None:
         raise ValueError(
             f"{interactions.source}: the leave-last split needs timestamps, and this data has "
@@ -114,6 +117,7 @@ def temporal_split(
     Give either ``cutoff`` (a timestamp) or ``test_fraction`` (the cutoff is
     then the timestamp below which ``1 - test_fraction`` of the rows fall).
     """
+    require_interactions(interactions, "temporal_split()")
     if interactions.timestamp is None:
         raise ValueError(
             f"{interactions.source}: the temporal split needs timestamps, and this data has "
@@ -122,6 +126,15 @@ def temporal_split(
         )
     if (cutoff is None) == (test_fraction is None):
         raise ValueError("give exactly one of cutoff and test_fraction")
+    if cutoff is not None and (
+        isinstance(cutoff, bool)
+        or not isinstance(cutoff, (int, float, np.integer, np.floating))
+        or not np.isfinite(cutoff)
+    ):
+        raise ValueError(
+            f"cutoff must be a timestamp (a number, in the unit of the data's timestamps), got "
+            f"{cutoff!r}"
+        )
     stamps = interactions.timestamp
     if cutoff is None:
         if not 0.0 < test_fraction < 1.0:

@@ -85,13 +85,14 @@ def topk(
     if k < 0:
         raise ValueError(f"k must be non-negative, got {k}")
     batch, n_cols = scores.shape
+    k = min(k, n_cols)  # any K, however large, asks for at most every column
     allowed = torch.ones(batch, n_cols, dtype=torch.bool, device=scores.device)
     if candidates is not None:
         allowed &= candidates.to(scores.device).unsqueeze(0)
     if exclude is not None:
         allowed &= ~exclude
     counts = allowed.sum(1).clamp(max=k)
-    width = min(k, n_cols)
+    width = k
     masked = torch.where(allowed, scores, torch.full_like(scores, -torch.inf))
     values, indices = _sorted_topk(masked, width)
     real = torch.arange(width, device=scores.device).unsqueeze(0) < counts.unsqueeze(1)

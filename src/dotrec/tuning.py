@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dotrec.config import DataConfig, ModelConfig, RunConfig, ValidationConfig, _metric_name_and_k
 from dotrec.data import Interactions
+from dotrec.data._interactions import require_interactions
 from dotrec.evaluation import evaluate
 from dotrec.exceptions import DotrecError, TrainingDivergedError
 from dotrec.models import MODELS
@@ -179,11 +181,21 @@ def tune(
         A :class:`TuningResult`; ``result.run_config(...)`` writes the best.
 
     Raises:
-        ValueError: an unknown model, setting or metric, or a model with
-            nothing to search.
+        ValueError: an unknown model, setting or metric, a model with
+            nothing to search, ``n_trials`` that is not a positive integer, or
+            neither ``n_trials`` nor ``timeout``.
         ImportError: Optuna is not installed.
-        DotrecError: every trial failed.
+        DotrecError: every trial failed, or none finished before ``timeout``.
     """
+    require_interactions(interactions, "tune()")
+    if n_trials is None and timeout is None:
+        raise ValueError("give n_trials or timeout (or both): with neither, tuning never ends")
+    if n_trials is not None and (
+        isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1
+    ):
+        raise ValueError(f"n_trials (--trials) must be a positive integer, got {n_trials!r}")
+    if timeout is not None and not timeout >= 0:
+        raise ValueError(f"timeout (--timeout) must be a number of seconds >= 0, got {timeout!r}")
     cls = _model_class(model)
     space = _search_space(model, cls, space)
     fixed = dict(fixed or {})
@@ -265,6 +277,11 @@ def _import_optuna():
 
 
 def _result(study, model, cls, metric, fixed, rows, validation) -> TuningResult:
+    if not rows:
+        raise DotrecError(
+            "no trial finished before the timeout, so there is no best setting; raise the "
+            "timeout (--timeout)"
+        )
     trials = pd.DataFrame(rows).sort_values("trial", ignore_index=True)
     if not (trials["state"] == "COMPLETE").any():
         raise DotrecError(

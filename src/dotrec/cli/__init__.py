@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dotrec: interrupted", file=sys.stderr)
         return 130
-    except (DotrecError, ValueError, KeyError, OSError) as err:
+    except (DotrecError, ValueError, KeyError, OSError, ImportError) as err:  # missing extras
         if args.debug:
             raise
         message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)

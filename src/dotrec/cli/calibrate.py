@@ -106,7 +106,8 @@ def _lines(report: CalibrationReport, model: str) -> list[str]:
     lines = [
         f"calibrated {model} with {report.method} on {report.fit_pairs} pairs of "
         f"{report.fit_users} users ({negatives})",
-        f"measured on {report.report_pairs} pairs of {report.report_users} other users; "
+        f"measured on {report.report_pairs} pairs of {report.report_users} "
+        f"{'of the same users (in-sample)' if report.in_sample else 'other users'}; "
         f"base rate {report.base_rate:.4%}",
         f"probability = {report.meaning}",
         report.before_note,

@@ -7,8 +7,6 @@ import json
 import warnings
 from pathlib import Path
 
-import pandas as pd
-
 from dotrec.artifact import load_model
 from dotrec.cli._common import add_data_options, echo, load_data, warn
 from dotrec.evaluation import (
@@ -17,6 +15,7 @@ from dotrec.evaluation import (
     evaluate,
     evaluate_lists,
     evaluate_ratings,
+    read_lists,
 )
 from dotrec.exceptions import DataWarning
 
@@ -48,11 +47,7 @@ def run(args: argparse.Namespace) -> int:
     test = load_data(args.test, args).interactions
     ratings = None
     if args.model.is_file():
-        result = evaluate_lists(
-            pd.read_csv(args.model, dtype=str, keep_default_na=False).astype({"rank": int}),
-            test,
-            args.k,
-        )
+        result = evaluate_lists(read_lists(args.model), test, args.k)
     else:
         model = load_model(args.model)
         result = evaluate(

@@ -7,10 +7,36 @@ import pandas as pd
 
 from dotrec.exceptions import DataError
 
-__all__ = ["check_finite", "check_labels", "describe_rows", "not_storable", "RANGE_NOTE"]
+__all__ = [
+    "check_finite",
+    "check_labels",
+    "datetimes_as_seconds",
+    "describe_rows",
+    "not_storable",
+    "RANGE_NOTE",
+]
 
 RANGE_NOTE = {"rating": " (within the float32 range)", "timestamp": " (within the int64 range)"}
 """How each stored column limits its values, for messages."""
+
+
+def datetimes_as_seconds(values: object) -> object:
+    """Unix seconds (float64, NaN where missing) of date-time values; anything else as it is.
+
+    Naive date-times are taken as UTC. Seconds come from the difference to the
+    epoch, so the resolution pandas or NumPy stores them in does not matter.
+    """
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    if not pd.api.types.is_datetime64_any_dtype(series.dtype):
+        if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) not in (
+            "datetime",
+            "datetime64",
+        ):
+            return values
+        series = pd.to_datetime(series, utc=True)
+    stamps = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
+    seconds = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    return np.floor(seconds.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def not_storable(parsed: np.ndarray, column: str) -> np.ndarray:
@@ -78,7 +104,7 @@ def check_labels(values: np.ndarray, source: str, lines: np.ndarray | None, wher
     if bad.any():
         positions = np.flatnonzero(bad)
         raise DataError(
-            f"{source}: label must be 0 or 1, got {parsed[positions[0]]!r} at "
+            f"{source}: label must be 0 or 1, got {float(parsed[positions[0]]):g} at "
             f"{describe_rows(positions, lines, where)}."
         )
     return parsed.astype(np.int8)

@@ -266,11 +266,13 @@ def _download(spec: DatasetSpec, archive: Path) -> None:
 
     timeout = float(os.environ.get("DOTREC_DOWNLOAD_TIMEOUT", "15"))
     _log.info("downloading %s from %s", spec.name, spec.url)
+    part: Path | None = None
     try:
         archive.parent.mkdir(parents=True, exist_ok=True)
         response = _open_url(spec.url, timeout)
         total = int(response.headers.get("Content-Length") or 0) or None
         with tempfile.NamedTemporaryFile(dir=archive.parent, delete=False, suffix=".part") as tmp:
+            part = Path(tmp.name)
             with tqdm(total=total, unit="B", unit_scale=True, desc=spec.name) as bar:
                 while chunk := response.read(1 << 16):
                     tmp.write(chunk)
@@ -280,6 +282,9 @@ def _download(spec: DatasetSpec, archive: Path) -> None:
         raise DatasetNotFoundError(
             _where_to_put(spec, archive.parent, f"downloading it failed ({err})")
         ) from err
+    finally:
+        if part is not None:  # a download cut short leaves no partial file behind
+            part.unlink(missing_ok=True)
 
 
 def _verify(folder: Path, spec: DatasetSpec) -> None:

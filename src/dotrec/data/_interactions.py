@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import typing
 import warnings
 from collections.abc import Sequence
 from typing import Literal
@@ -12,7 +13,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from dotrec.data._checks import check_finite, check_labels, describe_rows
+from dotrec.data._checks import (
+    check_finite,
+    check_labels,
+    datetimes_as_seconds,
+    describe_rows,
+)
 from dotrec.data._vocab import Vocabulary, ids_to_text
 from dotrec.exceptions import DataError, DataWarning, EmptyDataError
 
@@ -92,7 +98,8 @@ class Interactions:
             user_ids: raw user IDs, text or integers (integers become text).
             item_ids: raw item IDs, same length.
             rating: optional ratings; each must be a finite number.
-            timestamp: optional integer timestamps (e.g. Unix seconds).
+            timestamp: optional integer timestamps (e.g. Unix seconds); date-times
+                (NumPy, pandas, or Python) become Unix seconds, naive ones as UTC.
             label: optional 0/1 labels; 0 marks an observed negative.
             source: file name or description used in messages.
             lines: the file line number of each row, for messages.
@@ -106,13 +113,26 @@ class Interactions:
             EmptyDataError: no rows and ``allow_empty`` is false.
             DataError: a non-finite rating, a bad label, or duplicates under
                 ``duplicates="error"``.
+            ValueError: ``duplicates`` is not one of its options, or a column's
+                length differs from the IDs'.
         """
+        if duplicates not in typing.get_args(Duplicates):
+            raise ValueError(
+                f"duplicates={duplicates!r} is not an option; choose 'last' (merge repeated "
+                "(user, item) rows, keeping the latest) or 'error'"
+            )
         user_text = ids_to_text(user_ids)
         item_text = ids_to_text(item_ids)
         if len(user_text) != len(item_text):
             raise ValueError(
                 f"user_ids has {len(user_text)} values but item_ids has {len(item_text)}"
             )
+        for name, column in (("rating", rating), ("timestamp", timestamp), ("label", label)):
+            if column is not None and len(column) != len(user_text):
+                raise ValueError(
+                    f"{name} has {len(column)} value{'s' if len(column) != 1 else ''} but the "
+                    f"IDs give {len(user_text)} rows; give one {name} per row"
+                )
         if len(user_text) == 0 and not allow_empty:
             raise EmptyDataError(f"{source}: the input contains no interactions.")
         if lines is None:
@@ -123,6 +143,7 @@ class Interactions:
         if rating is not None:
             rating = check_finite(rating, "rating", source, lines, where)
         if timestamp is not None:
+            timestamp = datetimes_as_seconds(timestamp)
             timestamp = check_finite(timestamp, "timestamp", source, lines, where).astype(np.int64)
         if label is not None:
             label = check_labels(np.asarray(label), source, lines, where)
@@ -353,6 +374,16 @@ class Interactions:
                 else np.ascontiguousarray(values).tobytes()
             )
         return digest.hexdigest()
+
+
+def require_interactions(value: object, what: str) -> None:
+    """Raise TypeError unless ``value`` is :class:`Interactions`; ``what`` names the argument."""
+    if not isinstance(value, Interactions):
+        raise TypeError(
+            f"{what} takes an Interactions, got {type(value).__name__}; build one with "
+            "dotrec.read_interactions(path), Interactions.from_frame(df) or "
+            "Interactions.from_sparse(matrix)."
+        )
 
 
 def _deduplicate(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import logging
 import os
 import re
+import typing
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -14,7 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from dotrec.data._checks import RANGE_NOTE, describe_rows, not_storable
+from dotrec.data._checks import RANGE_NOTE, datetimes_as_seconds, describe_rows, not_storable
 from dotrec.data._interactions import Duplicates, Interactions
 from dotrec.data._lightgcn import read_lightgcn
 from dotrec.exceptions import DataError, DataWarning, EmptyDataError
@@ -65,6 +67,7 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
         DataError: naming the file, the byte offset and line of the first bad
             byte, and the ``encoding`` option; or a damaged or zip-archived file.
     """
+    check_encoding(encoding)
     data = Path(path).read_bytes()
     if data[:2] == b"\x1f\x8b":  # gzip: read through it
         try:
@@ -84,6 +87,24 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
             "--encoding latin-1)."
         ) from err
     return text.lstrip("\ufeff")
+
+
+def check_encoding(encoding: str) -> None:
+    """Raise ValueError unless Python knows the text encoding ``encoding``."""
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError) as err:
+        raise ValueError(
+            f"encoding={encoding!r} is not a text encoding Python knows; use e.g. 'utf-8' or "
+            "'latin-1' (command line: --encoding latin-1)."
+        ) from err
+
+
+def _check_choice(name: str, value: object, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(
+            f"{name}={value!r} is not an option; choose one of {', '.join(map(repr, choices))}"
+        )
 
 
 def read_interactions(
@@ -138,7 +159,13 @@ def read_interactions(
             ``min_rating``.
         DataError: a malformed line or value; the message names the file,
             line, column and value, and the fix.
+        ValueError: ``format``, ``encoding``, ``on_invalid`` or ``duplicates``
+            is not one of its options.
     """
+    _check_choice("format", format, typing.get_args(FileFormat))
+    _check_choice("on_invalid", on_invalid, ("raise", "drop"))
+    _check_choice("duplicates", duplicates, typing.get_args(Duplicates))
+    check_encoding(encoding)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             f"read_interactions() takes a file path, got {type(path).__name__}; for a DataFrame "
@@ -254,7 +281,8 @@ def _parse_delimited(
     raw_lines = text.splitlines()
     nonblank = [n for n, line in enumerate(raw_lines) if line.strip()]
     if not nonblank:
-        raise EmptyDataError(f"{source}: the input contains no interactions (the file is empty).")
+        what = "only blank lines" if text.strip("\ufeff") else "the file is empty"
+        raise EmptyDataError(f"{source}: the input contains no interactions ({what}).")
     sample = [(n + 1, raw_lines[n]) for n in nonblank[:50]]
     sep = sep or _sniff_separator(sample, source)
     first = sample[0][1].split(sep)
@@ -307,7 +335,9 @@ def _parse_delimited(
         str(i) for i in range(len(columns), frame.shape[1])
     ]
     roles = (
-        _roles_from_header(columns, names, source) if header else _roles_by_position(columns, names)
+        _roles_from_header(columns, names, source)
+        if header
+        else _roles_by_position(columns, names, source)
     )
     return frame.reset_index(drop=True), lines, roles
 
@@ -343,8 +373,8 @@ def _roles_from_header(columns: list[str], names: dict, source: str) -> dict[str
     normal = [_normalise(c) for c in columns]
     for role in _ROLES:
         given = names[role]
-        if isinstance(given, int):
-            roles[role] = given
+        if isinstance(given, (int, np.integer)) and not isinstance(given, bool):
+            roles[role] = _position(given, role, len(columns), source)
         elif given is not None:
             if given not in columns:
                 raise DataError(
@@ -358,19 +388,66 @@ def _roles_from_header(columns: list[str], names: dict, source: str) -> dict[str
         if roles[role] is None:
             if len(columns) < 2:
                 raise DataError(f"{source}: found one column {columns}; need a user and an item.")
+            owner = next((r for r, k in roles.items() if k == default), None)
+            if owner is not None:
+                raise DataError(
+                    f"{source}: no {role} column: none of the columns {columns} is named as "
+                    f"one (such as {role}_id), and column {default} ({columns[default]!r}) is "
+                    f"the {owner} column. Name the {role} column with {role}_col= (command "
+                    f"line: --{role}-col)."
+                )
             _log.info("%s: no %s column by name; using column %r", source, role, columns[default])
             roles[role] = default
+    _check_distinct(roles, columns, source)
     return roles
 
 
-def _roles_by_position(columns: list[str], names: dict) -> dict[str, int | None]:
+def _roles_by_position(columns: list[str], names: dict, source: str) -> dict[str, int | None]:
     defaults = {"user": 0, "item": 1, "rating": 2, "timestamp": 3, "label": None}
-    roles = {}
+    roles: dict[str, int | None] = {}
     for role in _ROLES:
         given = names[role]
-        position = int(given) if given is not None else defaults[role]
-        roles[role] = position if position is not None and position < len(columns) else None
+        if given is None:
+            position = defaults[role]
+            roles[role] = position if position is not None and position < len(columns) else None
+            continue
+        if isinstance(given, str):
+            if not given.strip().isdigit():
+                raise DataError(
+                    f"{source}: {role}_col={given!r} is a column name, but the file is read with "
+                    "no header line, so its columns have no names. Give a 0-based position "
+                    f"({role}_col=0), or pass header=True (command line: --header) if the first "
+                    "line names the columns."
+                )
+            given = int(given)
+        roles[role] = _position(given, role, len(columns), source)
+    _check_distinct(roles, columns, source)
     return roles
+
+
+def _position(given: int, role: str, n_columns: int, source: str) -> int:
+    """A 0-based column position given for ``role``, checked against the file."""
+    if not 0 <= given < n_columns:
+        raise DataError(
+            f"{source}: no column {given} for {role}_col; the file has {n_columns} columns "
+            f"(positions 0 to {n_columns - 1})."
+        )
+    return int(given)
+
+
+def _check_distinct(roles: dict[str, int | None], columns: list[str], source: str) -> None:
+    """Each column plays at most one role (user, item, rating, timestamp, label)."""
+    owners: dict[int, str] = {}
+    for role, k in roles.items():
+        if k is None:
+            continue
+        if k in owners:
+            raise DataError(
+                f"{source}: column {columns[k]!r} is given as both the {owners[k]} and the "
+                f"{role} column; each column can play one role. Check {owners[k]}_col= and "
+                f"{role}_col= (command line: --{owners[k]}-col, --{role}-col)."
+            )
+        owners[k] = role
 
 
 def _build(
@@ -413,15 +490,21 @@ def _build(
             continue
         parsed[role] = _parse_numbers(values, role)
         bad_values = not_storable(parsed[role], role) & ~short
+        must_be, note = "a finite number", RANGE_NOTE.get(role, "")
+        if role == "label":  # checked here too, so that it names the line and can be dropped
+            bad_values |= ~np.isin(parsed[role], (0.0, 1.0)) & ~short
+            must_be, note = "0 or 1", ""
+        elif role == "timestamp":
+            must_be = "a finite number or an ISO 8601 date"
         if bad_values.any() and on_invalid == "raise":
             positions = np.flatnonzero(bad_values)
             first = values.iloc[positions[0]]
             raise DataError(
                 f"{source}: {len(positions)} row{'s' if len(positions) > 1 else ''} with a "
-                f"{role} that is not a finite number{RANGE_NOTE.get(role, '')}, at "
+                f"{role} that is not {must_be}{note}, at "
                 f"{describe_rows(positions, lines, where)} "
                 f"(column {str(frame.columns[roles[role]])!r}, first value seen: {first!r}). "
-                f"Each {role} must be a finite number: fix those rows, or drop them with "
+                f"Each {role} must be {must_be}: fix those rows, or drop them with "
                 "on_invalid='drop' (command line: --drop-invalid)."
             )
         bad |= bad_values
@@ -475,14 +558,26 @@ def _to_interactions(frame, lines, roles, parsed, source, min_rating, duplicates
 def _parse_numbers(values: pd.Series, role: str) -> np.ndarray:
     if values.dtype.kind in "iufb":
         return values.to_numpy(dtype=np.float64)
+    if role == "timestamp" and pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return datetimes_as_seconds(values)  # a Parquet date-time column
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
     if role == "timestamp" and np.isnan(numbers).all():
-        try:  # dates written as text, e.g. 2024-05-01T12:00:00
-            stamps = pd.to_datetime(values, format="ISO8601", utc=True)
-            return (stamps.astype("int64") // 10**9).to_numpy(dtype=np.float64)
-        except (ValueError, TypeError):
-            pass
+        seconds = _iso_seconds(values)  # dates written as text, e.g. 2024-05-01T12:00:00
+        if not np.isnan(seconds).all():
+            return seconds
     return numbers
+
+
+def _iso_seconds(values: pd.Series) -> np.ndarray:
+    """Unix seconds of ISO 8601 dates and times (UTC unless they say otherwise).
+
+    Each value on its own: one that is not a date is NaN (a bad row), not a
+    reason to refuse the others.
+    """
+    text = values.astype(str).str.strip()
+    stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    stamps[text.str.lower().isin(["now", "today"])] = pd.NaT  # words pandas reads as dates
+    return datetimes_as_seconds(stamps)
 
 
 def _row_text(frame: pd.DataFrame, position: int) -> str:

@@ -58,7 +58,11 @@ def history_matrix(
     item_idx = items.lookup(text) if flat else np.empty(0, dtype=np.int64)
     unknown = item_idx < 0
     if unknown.any() and unknown_items == "error":
-        raise UnknownIDError("item", list(dict.fromkeys(text[unknown])))
+        raise UnknownIDError(
+            "item",
+            list(dict.fromkeys(text[unknown])),
+            hint="Pass unknown_items='ignore' to leave such items out of the histories.",
+        )
     rows = np.repeat(np.arange(len(histories)), lengths)[~unknown]
     matrix = sp.csr_array(
         (np.ones(len(rows), dtype=np.float32), (rows, item_idx[~unknown])),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import math
+import types
+import typing
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -19,6 +22,7 @@ import torch
 
 from dotrec import ann, artifact
 from dotrec.data import Interactions, Vocabulary, ids_to_text
+from dotrec.data._interactions import require_interactions
 from dotrec.exceptions import DotrecError, DotrecWarning, EmptyDataError, UnknownIDError
 from dotrec.models._foldin import history_matrix
 from dotrec.topk import TopK, rows_mask, topk
@@ -138,7 +142,14 @@ class Recommender(ABC):
     in)."""
 
     def __init__(self, **config: Any):
-        self.config = self.config_class(**config)
+        """Settings as keywords of ``config_class``; unset ones take their defaults.
+
+        Raises:
+            ValueError: a setting of the wrong type (the message names it and
+                the type expected) or out of its range.
+            TypeError: an unknown setting.
+        """
+        self.config = self.config_class(**_checked_settings(self.config_class, config))
         self.users: Vocabulary | None = None
         self.items: Vocabulary | None = None
         self.seen: sp.csr_array | None = None
@@ -177,12 +188,7 @@ class Recommender(ABC):
             EmptyDataError: no positive interaction to learn from.
             TrainingDivergedError: the loss or the parameters became non-finite.
         """
-        if not isinstance(interactions, Interactions):
-            raise TypeError(
-                f"fit() takes an Interactions, got {type(interactions).__name__}; build one with "
-                "dotrec.read_interactions(path), Interactions.from_frame(df) or "
-                "Interactions.from_sparse(matrix)."
-            )
+        require_interactions(interactions, "fit()")
         if len(interactions) == 0 or not interactions.positive.any():
             raise EmptyDataError(
                 f"{interactions.source}: the input contains no positive interactions."
@@ -353,6 +359,11 @@ class Recommender(ABC):
         scalar = _is_scalar(user_ids) and _is_scalar(item_ids)
         users = self.users.index(_as_list(user_ids), "user")
         items = self.items.index(_as_list(item_ids), "item")
+        if len(users) != len(items) and 1 not in (len(users), len(items)):
+            raise ValueError(
+                f"score() got {len(users)} user IDs and {len(items)} item IDs; give one of each "
+                "per pair, or one ID on either side to pair it with every ID on the other"
+            )
         users, items = np.broadcast_arrays(users, items)
         with torch.no_grad():
             values = self._score_pairs(
@@ -395,7 +406,8 @@ class Recommender(ABC):
                 the returned items; the index may miss some of the true top-k.
 
         Raises:
-            ValueError: ``k`` is negative.
+            ValueError: ``k`` is not a non-negative integer, or ``fallback`` is
+                not an option.
             UnknownIDError: an unknown user (without fallback) or candidate item.
             DotrecError: ``exact=False`` for a model without an index.
             MissingDependencyError: ``exact=False`` without faiss installed.
@@ -403,12 +415,19 @@ class Recommender(ABC):
         """
         self._check_fitted()
         _check_k(k)
+        if fallback not in (None, "popular"):
+            raise ValueError(f"fallback must be None or 'popular', got {fallback!r}")
         index = self._usable_index("recommend", exact)
         query = ids_to_text(_as_list(user_ids))
         user_idx = self.users.lookup(query)
         unknown = user_idx < 0
         if unknown.any() and fallback != "popular":
-            raise UnknownIDError("user", list(dict.fromkeys(query[unknown])))
+            raise UnknownIDError(
+                "user",
+                list(dict.fromkeys(query[unknown])),
+                hint="Pass fallback='popular' (command line: --fallback popular) to get the "
+                "most popular items for unknown users.",
+            )
         candidates = self._candidates(items)
 
         item_idx, scores, counts = _empty_lists(len(query), min(k, len(self.items)))
@@ -555,15 +574,20 @@ class Recommender(ABC):
         """The ``k`` items closest to each query item by cosine similarity.
 
         The query item itself is left out. Scores are cosine similarities in
-        [-1, 1] of the model's item vectors.
+        [-1, 1] of the model's item vectors (see :meth:`_similarities`).
 
         Args:
             item_ids: raw item IDs, or one ID.
             k: list length.
             exact: as in :meth:`recommend`, for the cosine index that
                 ``build_index(similar_items=True)`` builds.
+
+        Raises:
+            ValueError: ``k`` is not a non-negative integer.
+            UnknownIDError: naming the query items not seen in training.
         """
         self._check_fitted()
+        _check_k(k)
         query = ids_to_text(_as_list(item_ids))
         item_idx = self.items.index(query, "item")
         index = self._usable_index("similar", exact)
@@ -582,8 +606,7 @@ class Recommender(ABC):
 
     def _similar_exact(self, item_idx: np.ndarray, k: int) -> TopK:
         item_idx = torch.from_numpy(item_idx)
-        vectors = torch.nn.functional.normalize(self._item_vectors().float(), dim=1)
-        sims = vectors[item_idx.to(vectors.device)] @ vectors.T
+        sims = self._similarities(item_idx)
         itself = torch.zeros_like(sims, dtype=torch.bool)
         itself[torch.arange(len(item_idx)), item_idx.to(sims.device)] = True
         result = topk(sims, k, exclude=itself)
@@ -697,6 +720,11 @@ class Recommender(ABC):
         index.check(lambda: self._index_vectors(purpose), len(self.items))
         return index
 
+    def _similarities(self, item_idx: torch.Tensor) -> torch.Tensor:
+        """(Q, n_items) scores of every item for each query item: cosine of item vectors."""
+        vectors = torch.nn.functional.normalize(self._item_vectors().float(), dim=1)
+        return vectors[item_idx.to(vectors.device)] @ vectors.T
+
     def _candidates(self, items: Sequence[object] | None) -> torch.Tensor | None:
         if items is None:
             return None
@@ -740,6 +768,67 @@ def _history_parts(item_ids: np.ndarray, values: np.ndarray) -> dict[str, float]
         for item_id, value in zip(item_ids, values, strict=True)
         if value != 0
     }
+
+
+def _checked_settings(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with NumPy scalars made plain; a value of the wrong type is a ValueError.
+
+    Checked against the annotations of ``config_class`` before its own range
+    checks run, so that ``epochs="3"`` or ``seed=1.5`` is named as such rather
+    than failing later inside training.
+    """
+    hints = typing.get_type_hints(config_class)
+    checked = {}
+    for key, value in values.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if key in hints and not _fits(value, hints[key]):
+            raise ValueError(
+                f"setting {key} = {value!r} has the wrong type; expected {_described(hints[key])}"
+            )
+        checked[key] = value
+    return checked
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if origin is Literal:  # text that is not an option: the config's own check names them
+        return isinstance(value, str) or value in args
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and all(_fits(v, args[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and not math.isnan(value)
+        )
+    return isinstance(value, hint)
+
+
+def _described(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_described(arg) for arg in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(arg) for arg in args)
+    if origin is tuple:
+        return f"a list of {_described(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    names = {
+        type(None): "None",
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "text",
+    }
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def _check_k(k: object) -> None:

@@ -17,7 +17,7 @@ from dotrec.losses import bpr
 from dotrec.models._foldin import mean_item_vectors, propagated_user_vectors
 from dotrec.models._mf_module import PairLogits
 from dotrec.models.base import ModelConfig, Recommender
-from dotrec.sampling import UniformSampler
+from dotrec.sampling import UniformSampler, warn_users_without_negatives
 from dotrec.training import (
     FitLog,
     check_finite_parameters,
@@ -233,7 +233,7 @@ class LightGCN(Recommender):
         user_idx = torch.from_numpy(seen.row.astype(np.int64)).to(device)
         item_idx = torch.from_numpy(seen.col.astype(np.int64)).to(device)
         sampler = UniformSampler(self.seen, device)
-        saturated = len(sampler.users_without_negatives()) > 0
+        saturated = warn_users_without_negatives(sampler, self.users.ids)
         optimizer = torch.optim.Adam([ego], lr=cfg.lr)
 
         def run_epoch(epoch: int) -> float:

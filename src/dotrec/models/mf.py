@@ -28,6 +28,7 @@ from dotrec.sampling import (
     NegativeSampler,
     PopularitySampler,
     UniformSampler,
+    warn_users_without_negatives,
 )
 from dotrec.training import (
     EarlyStopping,
@@ -249,7 +250,7 @@ class MatrixFactorization(Recommender):
         sampler = None if cfg.loss == "mse" else self._sampler(device)
         masked = sampler is not None and not sampler.fills_every_slot
         if sampler is not None:
-            _warn_saturated_users(sampler, data)
+            warn_users_without_negatives(sampler, data.users.ids)
         stopping = None if validation is None else self._early_stopping(validation)
         # The fused kernel updates each parameter in one pass (CPU and CUDA).
         optimizer = torch.optim.AdamW(
@@ -597,17 +598,3 @@ class BPR(MatrixFactorization):
 
     name = "bpr"
     config_class = BPRConfig
-
-
-def _warn_saturated_users(sampler: NegativeSampler, data: Interactions) -> bool:
-    """Warn about users who interacted with every item; True when there are any."""
-    saturated = sampler.users_without_negatives()
-    if len(saturated):
-        names = ", ".join(repr(u) for u in data.users.ids[saturated[:10]])
-        warnings.warn(
-            f"{len(saturated)} user(s) interacted with every item ({names}); no negatives can "
-            "be drawn for them, so only their positives are used in training.",
-            DataWarning,
-            stacklevel=4,
-        )
-    return bool(len(saturated))

@@ -9,8 +9,7 @@ import torch
 
 from dotrec.artifact import register
 from dotrec.data import Interactions
-from dotrec.models.base import ModelConfig, Recommendations, Recommender
-from dotrec.topk import topk
+from dotrec.models.base import ModelConfig, Recommender
 
 __all__ = ["Popularity", "PopularityConfig"]
 
@@ -57,21 +56,9 @@ class Popularity(Recommender):
     def _item_vectors(self) -> torch.Tensor:
         return self._counts.unsqueeze(1)
 
-    def similar_items(self, item_ids, k: int = 10) -> Recommendations:
-        """The most popular other items (popularity knows no similarity)."""
-        self._check_fitted()
-        query = np.asarray(item_ids if not isinstance(item_ids, str) else [item_ids], dtype=object)
-        item_idx = torch.from_numpy(self.items.index(query, "item"))
-        itself = torch.zeros(len(query), len(self.items), dtype=torch.bool)
-        itself[torch.arange(len(query)), item_idx] = True
-        result = topk(self._counts.unsqueeze(0).expand(len(query), -1), k, exclude=itself)
-        return self._package(
-            query,
-            result.indices.numpy(),
-            result.scores.numpy(),
-            result.counts.numpy(),
-            np.zeros(len(query), dtype=bool),
-        )
+    def _similarities(self, item_idx: torch.Tensor) -> torch.Tensor:
+        """The most popular other items (popularity knows no similarity): counts, not cosines."""
+        return self._counts.unsqueeze(0).expand(len(item_idx), -1)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         return {"counts": self._counts}

@@ -19,7 +19,7 @@ from dotrec.artifact import register
 from dotrec.data import Dataset, FeatureEncoder, Interactions, Vocabulary, ids_to_text
 from dotrec.models._foldin import mean_item_vectors
 from dotrec.models.base import ModelConfig, Recommendations, Recommender
-from dotrec.sampling import UniformSampler
+from dotrec.sampling import UniformSampler, warn_users_without_negatives
 from dotrec.topk import topk
 from dotrec.training import (
     FitLog,
@@ -499,6 +499,8 @@ class _Step:
         counts = torch.from_numpy(model.item_counts.astype(np.float64))
         self.log_q = torch.log(counts / counts.sum()).float().to(device)
         self.sampler = UniformSampler(seen, device) if cfg.loss == "bce" else None
+        if self.sampler is not None:
+            warn_users_without_negatives(self.sampler, model.users.ids, stacklevel=6)
 
     def epoch(self, epoch: int, user_idx: torch.Tensor, item_idx: torch.Tensor) -> float:
         model, cfg = self.model, self.cfg

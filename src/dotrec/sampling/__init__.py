@@ -15,6 +15,7 @@ draw is to give an item, for the log-Q correction of a sampled softmax.
   non-positives, scored by the model being trained.
 """
 
+import warnings
 from typing import Protocol
 
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "NegativeSampler",
     "PopularitySampler",
     "UniformSampler",
+    "warn_users_without_negatives",
 ]
 
 SAMPLERS = ("uniform", "popularity", "in-batch", "hard")
@@ -64,3 +66,32 @@ class NegativeSampler(Protocol):
     def log_prob(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor | None:
         """Log-probability of one draw giving each item, or None when unknown."""
         ...
+
+
+def warn_users_without_negatives(
+    sampler: NegativeSampler, user_ids: np.ndarray, stacklevel: int = 4
+) -> bool:
+    """Warn, naming them, about users who interacted with every item; True when there are any.
+
+    No negative can be drawn for such a user, so models train on their
+    positives alone; the warning says so rather than leaving it silent.
+
+    Args:
+        sampler: the sampler training will draw from.
+        user_ids: raw user IDs by index (``Interactions.users.ids``).
+        stacklevel: as for :func:`warnings.warn`; the default points at the
+            caller of ``fit`` when a model's ``_fit`` calls this.
+    """
+    from dotrec.exceptions import DataWarning
+
+    saturated = sampler.users_without_negatives()
+    if len(saturated):
+        names = ", ".join(repr(u) for u in user_ids[saturated[:10]])
+        more = f" and {len(saturated) - 10} more" if len(saturated) > 10 else ""
+        warnings.warn(
+            f"{len(saturated)} user(s) interacted with every item ({names}{more}); no "
+            "negatives can be drawn for them, so only their positives are used in training.",
+            DataWarning,
+            stacklevel=stacklevel,
+        )
+    return bool(len(saturated))
