@@ -35,6 +35,31 @@ def add_parser(commands) -> argparse.ArgumentParser:
         "Gini index of exposure, novelty, average popularity, and intra-list diversity of "
         "item genres when the dataset has them.",
     )
+    add_run_options(parser, ks=[5, 10, 20])
+    parser.add_argument(
+        "--sampled",
+        type=int,
+        metavar="N",
+        help="also rank each test item among N sampled negatives, beside the full ranking "
+        "(can order models differently from full ranking)",
+    )
+    parser.add_argument(
+        "--diversity",
+        choices=["cosine", "jaccard"],
+        default="cosine",
+        help="distance of item features for intra-list diversity (default cosine)",
+    )
+    parser.add_argument("--format", choices=_FORMATS, default="table", help="default: table")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="write there, not to stdout")
+    return parser
+
+
+def add_run_options(
+    parser: argparse.ArgumentParser,
+    ks: list[int],
+    seed_help: str = "seed of the random split, the bootstrap and sampled negatives (default 0)",
+) -> None:
+    """The options `compare` and `report` share: models, data, split, cutoffs, bootstrap."""
     parser.add_argument(
         "models",
         metavar="MODEL",
@@ -56,7 +81,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
         "and the split options are not used",
     )
     parser.add_argument(
-        "--k", type=int, nargs="+", default=[5, 10, 20], help="cutoffs (default 5 10 20)"
+        "--k", type=int, nargs="+", default=ks, help=f"cutoffs (default {' '.join(map(str, ks))})"
     )
     parser.add_argument(
         "--metrics",
@@ -72,33 +97,15 @@ def add_parser(commands) -> argparse.ArgumentParser:
         "--confidence", type=float, default=0.95, help="interval coverage (default 0.95)"
     )
     parser.add_argument(
-        "--sampled",
-        type=int,
-        metavar="N",
-        help="also rank each test item among N sampled negatives, beside the full ranking "
-        "(can order models differently from full ranking)",
-    )
-    parser.add_argument(
-        "--diversity",
-        choices=["cosine", "jaccard"],
-        default="cosine",
-        help="distance of item features for intra-list diversity (default cosine)",
-    )
-    parser.add_argument("--format", choices=_FORMATS, default="table", help="default: table")
-    parser.add_argument("--output", type=Path, metavar="FILE", help="write there, not to stdout")
-    parser.add_argument(
         "--on-overlap",
         choices=["drop", "raise"],
         default="drop",
         help="test pairs also in training: remove with a warning, or fail",
     )
-    parser.add_argument("--quiet", action="store_true", help="no line per model on stderr")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     split = parser.add_argument_group("the split (without --test)")
-    add_split_options(
-        split, seed_help="seed of the random split, the bootstrap and sampled negatives (default 0)"
-    )
+    add_split_options(split, seed_help=seed_help)
     add_data_options(parser)
-    return parser
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from dotrec.cli._common import add_data_options, echo, warn
+from dotrec.cli._common import echo, warn
 from dotrec.cli.compare import (
     _check_run_configs,
     _check_trained_on,
@@ -15,12 +15,11 @@ from dotrec.cli.compare import (
     _labels,
     _resolve,
     _split,
+    add_run_options,
 )
-from dotrec.cli.split import add_split_options
 from dotrec.comparison import check_catalogues, compare_models
 from dotrec.data import read_items
-from dotrec.metrics import METRICS
-from dotrec.models import MODELS, TwoTower
+from dotrec.models import TwoTower
 from dotrec.report import check_matplotlib, check_tsne, make_report, uses_validation
 from dotrec.split import random_split
 from dotrec.stats import check_bootstrap_options
@@ -40,35 +39,13 @@ def add_parser(commands) -> argparse.ArgumentParser:
         "fits on the rest, so that all share one training set. Needs matplotlib: "
         "pip install 'dotrec[report]'.",
     )
-    parser.add_argument(
-        "models",
-        metavar="MODEL",
-        nargs="+",
-        help=f"a model folder, a run config TOML, or a model name trained with its defaults "
-        f"({', '.join(sorted(MODELS))}); the first is the reference",
-    )
-    parser.add_argument("--data", required=True, help="a file, or a dataset name such as ml-100k")
-    parser.add_argument(
-        "--test",
-        metavar="TEST_DATA",
-        help="held-out file: DATA is then the training side and the split options are not used",
+    add_run_options(
+        parser,
+        ks=[1, 5, 10, 20, 50],
+        seed_help="seed of the split, the bootstrap and the samples (default 0)",
     )
     parser.add_argument(
         "--out", required=True, type=Path, metavar="FILE", help="the HTML file to write"
-    )
-    parser.add_argument(
-        "--k",
-        type=int,
-        nargs="+",
-        default=[1, 5, 10, 20, 50],
-        help="cutoffs (default 1 5 10 20 50)",
-    )
-    parser.add_argument(
-        "--metrics",
-        nargs="+",
-        choices=list(METRICS),
-        default=["precision", "recall", "ndcg"],
-        help="per-user metrics (default precision recall ndcg)",
     )
     parser.add_argument(
         "--validation-fraction",
@@ -97,25 +74,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
         help="most (user, item) pairs scored per model for the reliability diagram "
         "(default 1000000)",
     )
-    parser.add_argument(
-        "--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)"
-    )
-    parser.add_argument(
-        "--confidence", type=float, default=0.95, help="interval coverage (default 0.95)"
-    )
     parser.add_argument("--title", help="page title (default: dotrec report: DATA)")
-    parser.add_argument(
-        "--on-overlap",
-        choices=["drop", "raise"],
-        default="drop",
-        help="test pairs also in training: remove with a warning, or fail",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    split = parser.add_argument_group("the split (without --test)")
-    add_split_options(
-        split, seed_help="seed of the split, the bootstrap and the samples (default 0)"
-    )
-    add_data_options(parser)
     return parser
 
 
