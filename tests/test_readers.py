@@ -354,3 +354,19 @@ def test_from_sparse_refuses_non_finite_and_bad_shapes():
         Interactions.from_sparse(sp.csr_array(np.array([[np.nan, 1.0]])))
     with pytest.raises(ValueError, match="user IDs"):
         Interactions.from_sparse(sp.csr_array(np.eye(2)), user_ids=["a"])
+
+
+def test_spaces_around_ids_are_kept_and_named(tmp_path):
+    path = tmp_path / "spaced.csv"
+    path.write_text("user,item\nu1, i1\nu2,i1\nu2, i2\n")
+    with pytest.warns(DataWarning, match=r"2 item IDs with spaces.*line[s]? 2.*' i1'.*sep=', '"):
+        data = read_interactions(path)
+    assert sorted(data.items.ids) == [" i1", " i2", "i1"]
+
+
+def test_separator_with_its_space_reads_clean_ids(tmp_path, recwarn):
+    path = tmp_path / "spaced.csv"
+    path.write_text("user, item\nu1, i1\nu2, i1\n")
+    data = read_interactions(path, sep=", ")
+    assert sorted(data.items.ids) == ["i1"]
+    assert not [w for w in recwarn if issubclass(w.category, DataWarning)]

@@ -480,6 +480,7 @@ def _build(
                 "--drop-invalid)."
             )
         empty_id |= empty
+        _warn_padded_ids(ids, empty | short, role, lines, source, where)
     short |= empty_id
     column = lambda role: None if roles[role] is None else frame.iloc[:, roles[role]]  # noqa: E731
     bad = short.copy()
@@ -524,6 +525,26 @@ def _build(
         frame, lines = frame[keep], lines[keep]
         parsed = {role: values[keep] for role, values in parsed.items()}
     return _to_interactions(frame, lines, roles, parsed, source, min_rating, duplicates)
+
+
+def _warn_padded_ids(ids, skip, role, lines, source, where) -> None:
+    """Warn when IDs have spaces around them: they are kept as written, so ' i1' is not 'i1'."""
+    text = ids.astype(str)
+    padded = ((text != text.str.strip()) & ids.notna()).to_numpy() & ~skip
+    if not padded.any():
+        return
+    positions = np.flatnonzero(padded)
+    warnings.warn(
+        f"{source}: {len(positions)} {role} ID{'s' if len(positions) > 1 else ''} with spaces "
+        f"around {'them' if len(positions) > 1 else 'it'}, at "
+        f"{describe_rows(positions, lines, where)} (first: {text.iloc[positions[0]]!r}). IDs "
+        f"are kept exactly as written, so {text.iloc[positions[0]]!r} and "
+        f"{text.iloc[positions[0]].strip()!r} are different {role}s. If a space follows each "
+        "separator, pass it as part of the separator (sep=', ', command line: --sep ', '), "
+        "or remove the spaces from the file.",
+        DataWarning,
+        stacklevel=4,
+    )
 
 
 def _to_interactions(frame, lines, roles, parsed, source, min_rating, duplicates) -> Interactions:
