@@ -13,7 +13,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from dotrec import EASE, Interactions, evaluate
+from dotrec import EASE, DataWarning, Interactions, evaluate
 from dotrec.evaluation import sampled_metrics
 from dotrec.metrics import average_popularity, gini_index, intra_list_diversity, novelty
 from dotrec.models import Popularity
@@ -161,13 +161,15 @@ def test_sampled_ties_count_against_the_test_item(popular):
     # never beat it, so c ranks first for any draw
     test = Interactions.from_ids(["x", "z"], ["c", "c"])
     user_idx, item_idx, _ = to_model_space(popular.users, popular.items, test)
-    out = sampled_metrics(popular, user_idx, item_idx, [1], n_negatives=5, seed=3)
+    with pytest.warns(DataWarning, match="negatives repeat"):  # a 5-item catalogue
+        out = sampled_metrics(popular, user_idx, item_idx, [1], n_negatives=5, seed=3)
     assert out["sampled_recall@1"].tolist() == [1.0, 1.0]
     # y (trained on c) holds out d (count 3); negatives a, b, e, and e (count 3) ties:
     # a tie counts against d, and e is drawn among 50 (all but surely)
     test = Interactions.from_ids(["y"], ["d"])
     user_idx, item_idx, _ = to_model_space(popular.users, popular.items, test)
-    out = sampled_metrics(popular, user_idx, item_idx, [1], n_negatives=50, seed=3)
+    with pytest.warns(DataWarning, match="negatives repeat"):  # a 5-item catalogue
+        out = sampled_metrics(popular, user_idx, item_idx, [1], n_negatives=50, seed=3)
     assert out["sampled_recall@1"].tolist() == [0.0]
 
 
@@ -247,3 +249,14 @@ def test_evaluate_refuses_bad_sampled(ease_split, bad):
     model, test = ease_split
     with pytest.raises(ValueError, match="sampled"):
         evaluate(model, test, 10, sampled=bad)
+
+
+def test_sampled_warns_when_draws_must_repeat(ease_split, recwarn):
+    model, test = ease_split
+    n_users = len(set(test.users.ids[test.user_idx]) & set(model.users.ids))
+    # every user has positives, so none has the whole catalogue to draw from
+    with pytest.warns(DataWarning, match=f"{n_users} of {n_users} users have fewer items"):
+        evaluate(model, test, 10, sampled=len(model.items))
+    recwarn.clear()
+    evaluate(model, test, 10, sampled=5)
+    assert not [w for w in recwarn if issubclass(w.category, DataWarning)]

@@ -247,7 +247,9 @@ def sampled_metrics(
         :func:`~dotrec.ranking.rank_users`.
     """
     users = np.unique(user_idx)
-    sampler = UniformSampler(_positives(model, user_idx, item_idx))
+    positives = _positives(model, user_idx, item_idx)
+    _warn_few_negatives(positives, users, n_negatives)
+    sampler = UniformSampler(positives)
     generator = torch.Generator().manual_seed(seed)
     order = np.argsort(user_idx, kind="stable")
     pair_users, pair_items = user_idx[order], item_idx[order]
@@ -273,6 +275,21 @@ def sampled_metrics(
             total = torch.zeros(len(users), dtype=torch.float64).index_add_(0, position, per_pair)
             out[f"sampled_{name}@{kk}"] = total / n_pairs.clamp(min=1)
     return out
+
+
+def _warn_few_negatives(positives: sp.csr_array, users: np.ndarray, n_negatives: int) -> None:
+    """Warn when users have fewer distinct negatives than are drawn (so draws repeat)."""
+    available = positives.shape[1] - np.diff(positives.indptr)[users]
+    short = available < n_negatives
+    if short.any():
+        warnings.warn(
+            f"sampled metrics: {int(short.sum())} of {len(users)} users have fewer items they "
+            f"never interacted with than the {n_negatives} negatives drawn (as few as "
+            f"{int(available.min())}), so their negatives repeat and their sampled metrics "
+            "say little; lower --sampled (sampled=) or rely on the full-ranking metrics",
+            DataWarning,
+            stacklevel=3,
+        )
 
 
 def _positives(model: Recommender, user_idx: np.ndarray, item_idx: np.ndarray) -> sp.csr_array:
