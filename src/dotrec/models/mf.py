@@ -559,22 +559,37 @@ class MatrixFactorization(Recommender):
 class BPRConfig(MFConfig):
     """Settings of :class:`BPR`: those of :class:`MFConfig`, with BPR's defaults.
 
-    Chosen by a grid on MovieLens 100K (every rating a positive,
-    ``random_split(0.2, seed=0)``) over the vector length, learning rate, L2
-    penalty and negatives per positive: NDCG@10 0.432 (mean of three seeds),
-    where ``loss="bpr"`` with MF's defaults reaches 0.416 and implicit's BPR
-    (128 factors, learning rate 0.01, regularization 0.001, 50 iterations)
-    0.34; about twice the training time of MF's defaults.
+    Each positive is paired with the 4 highest-scored of 32 uniformly drawn
+    non-positives of its user (``sampler="hard"``), the BPR loss averaged
+    over the 4 pairs. On Gowalla (the published NGCF/LightGCN split, full
+    ranking, training items removed) this gives Recall@20 0.1683 and NDCG@20
+    0.1398 in about 290 s of training on two busy CPU cores, where uniform
+    negatives (8 per positive, L2 0.015) give 0.139 and 0.121, and implicit's
+    BPR (128 factors, learning rate 0.01, regularization 0.001, 50 iterations)
+    0.067 Recall@20; Rendle et al. (2022) report 0.1627 and 0.1378 for a
+    carefully tuned MF-BPR. On MovieLens 100K (every rating a positive,
+    ``random_split(0.2, seed=0)``): NDCG@10 0.402, against 0.435 with uniform
+    negatives and 0.34 for implicit's BPR. Hard negatives make an epoch
+    about twice as long as uniform ones.
     """
 
     embedding_dim: int = 128
     """Length of each user and item vector."""
     lr: float = 0.01
     """AdamW learning rate."""
-    l2: float = 0.015
-    """L2 penalty on the embeddings used in each batch."""
-    n_negatives: int = 8
-    """Uniformly sampled negatives per positive, each one BPR pair."""
+    l2: float = 0.02
+    """L2 penalty on the embeddings used in each batch. With hard negatives
+    it matters more on dense data: on MovieLens 100K, 0.015 loses about 0.03
+    NDCG@10; on a 10% validation split of Gowalla's training side, 0.03 loses
+    about 0.013 Recall@20."""
+    n_negatives: int = 4
+    """Negatives per positive, each one BPR pair: the highest-scored of
+    ``hard_pool`` uniform draws of the user's non-positives."""
+    sampler: Sampler = "hard"
+    """Hard negatives (see :class:`MFConfig`); ``"uniform"`` for plain BPR."""
+    hard_pool: int = 32
+    """Uniform candidates per positive, scored by the model, of which the
+    ``n_negatives`` best are kept."""
     loss: Loss = "bpr"
     """The pairwise BPR loss (another loss makes this a plain MF)."""
 
@@ -584,8 +599,9 @@ class BPR(MatrixFactorization):
     """Matrix factorization trained with Bayesian personalised ranking.
 
     :class:`MatrixFactorization` with ``loss="bpr"`` and defaults chosen for
-    it: each positive is ranked above uniformly sampled non-positives of its
-    user, ``-log sigmoid(s_pos - s_neg)``. Rendle, Freudenthaler, Gantner and
+    it: each positive is ranked above its user's hardest sampled
+    non-positives (the best-scored of a uniform pool), ``-log sigmoid(s_pos -
+    s_neg)`` averaged over the pairs. Rendle, Freudenthaler, Gantner and
     Schmidt-Thieme, "BPR: Bayesian Personalized Ranking from Implicit
     Feedback" (UAI 2009).
 
