@@ -113,20 +113,11 @@ def run(args: argparse.Namespace) -> int:
     check_bootstrap_options(args.resamples, args.confidence)
     if args.sampled is not None and args.sampled < 1:
         raise ValueError(f"--sampled must be a positive number of negatives, got {args.sampled}")
-    specs = [_resolve(spec) for spec in args.models]
-    labels = _labels([label for label, _ in specs])
-    loaded = {lab: m for lab, (_, m) in zip(labels, specs, strict=True) if _is_fitted(m)}
-    check_catalogues(loaded)
+    specs = resolve_models(args)
 
     dataset, train, test = _split(args)
     _check_run_configs(args, specs)
-    models = {}
-    for label, (_, model) in zip(labels, specs, strict=True):
-        if _is_fitted(model):
-            _check_trained_on(label, model, train, args.quiet)
-        else:
-            _fit(label, model, dataset, train, args.quiet)
-        models[label] = model
+    models, _ = fit_models(args, specs, dataset, train)
 
     if args.sampled is not None:
         warn(
@@ -221,6 +212,44 @@ def _check_trained_on(label: str, model: Recommender, train, quiet: bool) -> Non
         )
     elif not quiet:
         warn(f"loaded {label} ({model.name}), trained on this split's training side")
+
+
+def resolve_models(args: argparse.Namespace) -> dict[str, tuple[str, Recommender]]:
+    """Each MODEL argument by its unique label: (spec, model), fitted when it is a folder.
+
+    Folders given together must share one catalogue; checked before any data is read.
+    """
+    specs = [_resolve(spec) for spec in args.models]
+    labels = _labels([label for label, _ in specs])
+    resolved = dict(zip(labels, specs, strict=True))
+    check_catalogues({label: m for label, (_, m) in resolved.items() if _is_fitted(m)})
+    return resolved
+
+
+def fit_models(
+    args: argparse.Namespace,
+    specs: dict[str, tuple[str, Recommender]],
+    dataset: Dataset,
+    train,
+    fit_side=None,
+    validation=None,
+) -> tuple[dict[str, Recommender], dict[str, float]]:
+    """Fit the models not loaded from folders; returns the models and fit seconds.
+
+    Loaded models are checked against ``train``; the others fit on ``fit_side``
+    (default ``train``), with ``validation`` for those that use it.
+    """
+    models, seconds = {}, {}
+    for label, (_, model) in specs.items():
+        if _is_fitted(model):
+            _check_trained_on(label, model, train, args.quiet)
+        else:
+            started = time.perf_counter()
+            side = train if fit_side is None else fit_side
+            _fit(label, model, dataset, side, args.quiet, validation)
+            seconds[label] = time.perf_counter() - started
+        models[label] = model
+    return models, seconds
 
 
 def _fit(

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from dotrec.cli._common import echo, warn
 from dotrec.cli.compare import (
     _check_run_configs,
-    _check_trained_on,
-    _fit,
     _is_fitted,
-    _labels,
-    _resolve,
     _split,
     add_run_options,
+    fit_models,
+    resolve_models,
 )
-from dotrec.comparison import check_catalogues, compare_models
+from dotrec.comparison import compare_models
 from dotrec.data import read_items
 from dotrec.models import TwoTower
 from dotrec.report import check_matplotlib, check_tsne, make_report, uses_validation
@@ -88,11 +85,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--bins and --max-pairs must be positive, got {args.bins}, {args.max_pairs}"
         )
-    specs = [_resolve(spec) for spec in args.models]
-    labels = _labels([label for label, _ in specs])
-    loaded = {lab: m for lab, (_, m) in zip(labels, specs, strict=True) if _is_fitted(m)}
-    check_catalogues(loaded)
-    fraction = _validation_fraction(args, specs, loaded)
+    specs = resolve_models(args)
+    fraction = _validation_fraction(args, specs)
     genres = _genres(args)
 
     dataset, train, test = _split(args)
@@ -100,16 +94,7 @@ def run(args: argparse.Namespace) -> int:
     fit_side, validation = train, None
     if fraction > 0:
         fit_side, validation = random_split(train, fraction, seed=args.seed)
-    models, seconds = {}, {}
-    for label, (_, model) in zip(labels, specs, strict=True):
-        if _is_fitted(model):
-            _check_trained_on(label, model, train, args.quiet)
-        else:
-            started = time.perf_counter()
-            held = validation if uses_validation(model) else None
-            _fit(label, model, dataset, fit_side, args.quiet, held)
-            seconds[label] = time.perf_counter() - started
-        models[label] = model
+    models, seconds = fit_models(args, specs, dataset, train, fit_side, validation)
 
     features = TwoTower.dataset_features(dataset).get("item_features")
     if genres is not None:
@@ -146,9 +131,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validation_fraction(args, specs, loaded) -> float:
+def _validation_fraction(args, specs) -> float:
     """The share held out as validation: 0.1 when a model trained here uses it, by default."""
-    trained_here = [model for _, model in specs if not _is_fitted(model)]
+    loaded = [label for label, (_, model) in specs.items() if _is_fitted(model)]
+    trained_here = [model for _, model in specs.values() if not _is_fitted(model)]
     wanted = any(uses_validation(model) for model in trained_here)
     if args.validation_fraction is None:
         return 0.1 if wanted and not loaded else 0.0

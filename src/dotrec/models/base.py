@@ -164,6 +164,12 @@ class Recommender(IndexedSearch, ABC):
 
     # --- fitting ----------------------------------------------------------------
 
+    @property
+    def uses_validation(self) -> bool:
+        """True when ``fit(train, validation)`` uses the validation data (models
+        trained in epochs rank it for early stopping); the others ignore it."""
+        return "validation" in inspect.signature(self._fit).parameters
+
     def fit(
         self,
         interactions: Interactions,
@@ -209,7 +215,7 @@ class Recommender(IndexedSearch, ABC):
             "source": data.source,
         }
         try:
-            if "validation" in inspect.signature(self._fit).parameters:
+            if self.uses_validation:
                 self._fit(data, show_progress=show_progress, validation=validation)
             else:
                 if validation is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from dataclasses import dataclass, field
 from typing import Literal
@@ -34,7 +33,7 @@ def uses_validation(model: Recommender) -> bool:
     Models trained in epochs (matrix factorization, BPR) rank it for early
     stopping; the others accept it and ignore it.
     """
-    return "validation" in inspect.signature(model._fit).parameters
+    return model.uses_validation
 
 
 # --- training curves ---------------------------------------------------------------
