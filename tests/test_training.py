@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dotrec import DataWarning, MatrixFactorization, evaluate, random_split, synthetic
-from dotrec.training import EarlyStopping, epoch_loop, parse_metric
+from dotrec.training import EarlyStopping, epoch_loop, parse_metric, thread_count
 
 
 class _Weights(torch.nn.Module):
@@ -127,3 +127,26 @@ def test_validation_needs_rankable_rows(split):
         MatrixFactorization(**OVERFIT).fit(train, validation=train)
     with pytest.raises(TypeError, match="validation must be an Interactions"):
         MatrixFactorization(**OVERFIT).fit(train, validation="valid.csv")
+
+
+def test_thread_count_blocks_overlapping_on_two_threads_restore_the_outside_count():
+    # A service answers requests on several threads at once: block a opens, b
+    # opens (finding a's count), a closes, then b. Restoring what each block
+    # found would leave the process on a's count for good.
+    outside = torch.get_num_threads()
+    inside = 1 if outside > 1 else 2
+    first, second = thread_count(inside), thread_count(inside)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)
+    assert torch.get_num_threads() == outside
+
+
+def test_thread_count_nested_blocks_restore_each_level():
+    outside = torch.get_num_threads()
+    with thread_count(3):
+        with thread_count(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 3
+    assert torch.get_num_threads() == outside

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -66,13 +67,36 @@ def thread_count(n: int | None) -> Iterator[int]:
     """
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"num_threads (--threads) must be a positive integer, got {n!r}")
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
+    # Torch's thread count is process-wide, and blocks may overlap on several
+    # threads (a service answering requests at once): each block restores the
+    # count it found, and the last one to leave restores the count the first
+    # one found, so overlapping blocks never leave the process on theirs.
+    with _THREADS.lock:
+        if _THREADS.active == 0:
+            _THREADS.outside = torch.get_num_threads()
+        _THREADS.active += 1
+        before = torch.get_num_threads()
+        if n is not None:
+            torch.set_num_threads(n)
+        current = torch.get_num_threads()
     try:
-        yield torch.get_num_threads()
+        yield current
     finally:
-        torch.set_num_threads(before)
+        with _THREADS.lock:
+            _THREADS.active -= 1
+            torch.set_num_threads(before if _THREADS.active else _THREADS.outside)
+
+
+class _ThreadCounts:
+    """Bookkeeping of :func:`thread_count`: open blocks and the count outside them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active = 0
+        self.outside = 1
+
+
+_THREADS = _ThreadCounts()
 
 
 @dataclass
