@@ -284,3 +284,11 @@ def test_cli_warns_about_a_folder_trained_on_other_rows(log_csv, tmp_path, capsy
     assert "no test user is evaluated by every model" in line
     assert main(argv) == 2
     assert "all-rows was trained on other rows than the training side" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["compare", "report"])
+def test_cli_bad_k_fails_before_training(log_csv, tmp_path, capsys, command):
+    out = ["--out", str(tmp_path / "r.html")] if command == "report" else []
+    assert main([command, "popularity", "ease", "--data", str(log_csv), "--k", "0", *out]) == 2
+    err = capsys.readouterr().err
+    assert "k must be a positive integer" in err and "trained" not in err

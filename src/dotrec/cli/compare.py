@@ -15,6 +15,7 @@ from dotrec.cli.split import add_split_options, split_data
 from dotrec.comparison import TABLE_HEADER, Comparison, check_catalogues, compare_models
 from dotrec.config import DataConfig, RunConfig
 from dotrec.data import Dataset
+from dotrec.evaluation import _cutoffs
 from dotrec.metrics import METRICS
 from dotrec.models import MODELS, Recommender, TwoTower
 from dotrec.stats import check_bootstrap_options
@@ -219,6 +220,7 @@ def resolve_models(args: argparse.Namespace) -> dict[str, tuple[str, Recommender
 
     Folders given together must share one catalogue; checked before any data is read.
     """
+    _cutoffs(args.k)  # a bad --k fails before anything trains
     specs = [_resolve(spec) for spec in args.models]
     labels = _labels([label for label, _ in specs])
     resolved = dict(zip(labels, specs, strict=True))
