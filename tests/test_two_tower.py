@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from dotrec import Interactions, TwoTower, load_dataset, load_model
+from dotrec import Interactions, TwoTower, load_dataset, load_model, losses
 from dotrec.data import FeatureEncoder
-from dotrec.models.two_tower import TwoTowerConfig, _Step
+from dotrec.models.two_tower import TwoTowerConfig, _encode, _pair_logits, _Step
 from dotrec.training import seeded_generators
 
 # --- the feature encoder ------------------------------------------------------------
@@ -177,6 +177,100 @@ def test_in_batch_negatives_leave_out_known_positives():
     unique = torch.tensor([0, 1, 2])  # a, b, c
     known = step._known_pairs(users, unique)
     assert known.tolist() == [[True, True, False], [True, True, False], [False, False, True]]
+
+
+def _step_with_features(**config) -> _Step:
+    """A fitted model's training step, with the features encoded as in fit."""
+    data, user_features, item_features = _clusters()
+    model = TwoTower(**{**SMALL, "epochs": 1, **config}).fit(
+        data, user_features=user_features, item_features=item_features
+    )
+    user_x = torch.from_numpy(_encode(user_features, model.users, 1000, "user")[1])
+    item_x = torch.from_numpy(_encode(item_features, model.items, 1000, "item")[1])
+    return _Step(model, user_x, item_x, seeded_generators(0, "cpu")[1])
+
+
+def _row_by_row_loss(step: _Step, users, items, negatives):
+    """Loss and L2 penalty with each training row run through the towers on its own."""
+    model, cfg = step.model, step.cfg
+    user_out = model.user_tower(users, step.user_x[users])  # [u, 1, b_u]
+    if cfg.loss == "bce":
+        candidates = torch.cat([items.unsqueeze(1), negatives], 1)  # (B, 1 + n)
+        flat = candidates.reshape(-1)
+        item_out = model.item_tower(flat, step.item_x[flat]).view(*candidates.shape, -1)
+        logits = (user_out.unsqueeze(1) * item_out).sum(-1)
+        loss = losses.bce(logits[:, 0], logits[:, 1:])
+    else:
+        unique, column = torch.unique(items, return_inverse=True)
+        item_out = model.item_tower(unique, step.item_x[unique])  # [v, b_i, 1]
+        logits = user_out @ item_out.T / cfg.temperature
+        known = torch.from_numpy(model.seen.toarray() > 0)[users][:, unique]
+        log_q = step.log_q[unique]
+        positive = logits.gather(1, column.unsqueeze(1)).squeeze(1)
+        loss = losses.sampled_softmax(
+            positive, logits, ~known, log_q[column], log_q.expand_as(logits)
+        )
+        item_out = item_out[column]
+    penalty = user_out[:, :-2].square().sum(-1).mean() + item_out[..., :-2].square().sum(-1).mean()
+    return loss, penalty
+
+
+@pytest.mark.parametrize("loss", ["bce", "softmax"])
+@pytest.mark.parametrize("batch_size", [1, 4, 32])
+def test_step_matches_the_towers_row_by_row(loss, batch_size):
+    # The step runs the towers over every user and item (or the batch's rows
+    # and distinct items, by batch size) on features encoded once; loss and
+    # gradients are those of running each training row through the towers.
+    step = _step_with_features(loss=loss, batch_size=batch_size, id_dropout=0.0)
+    pairs = step.model.seen.tocoo()
+    users = torch.from_numpy(pairs.row[::5][:batch_size].astype(np.int64))
+    items = torch.from_numpy(pairs.col[::5][:batch_size].astype(np.int64))
+    negatives = None
+    if loss == "bce":  # the step's draws, from the same generator state
+        state = step.generator.get_state()
+        negatives = step.sampler.sample(users, step.cfg.n_negatives, step.generator)
+        step.generator.set_state(state)
+    params = step.params
+    fast = step.batch_loss(users, items)
+    slow = _row_by_row_loss(step, users, items, negatives)
+    for got, expected in zip(fast, slow, strict=True):
+        torch.testing.assert_close(got, expected)
+    grads = [torch.autograd.grad(a + step.cfg.l2 * b, params) for a, b in (fast, slow)]
+    for got, expected in zip(*grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_fused_and_gathered_pair_logits_agree():
+    # the CPU's fused kernel and the gathered rows used on a GPU
+    g = torch.Generator().manual_seed(0)
+    users = (torch.randn(5, 4, generator=g), torch.randn(5, 1, generator=g))
+    items = (torch.randn(7, 4, generator=g), torch.randn(7, 1, generator=g))
+    user_row = torch.tensor([0, 3, 3, 4])
+    item_row = torch.randint(0, 7, (4, 3), generator=g)
+    results = []
+    for fused in (True, False):
+        tensors = [t.clone().requires_grad_() for t in (*users, *items)]
+        logits = _pair_logits(tensors[:2], tensors[2:], user_row, item_row, fused=fused)
+        (logits * torch.arange(12.0).view(4, 3)).sum().backward()
+        results.append([logits.detach(), *(t.grad for t in tensors)])
+    (u, b_u), (v, b_i) = users, items
+    expected = (u[user_row].unsqueeze(1) * v[item_row]).sum(-1) + b_u[user_row] + b_i[item_row, 0]
+    torch.testing.assert_close(results[0][0], expected)
+    for got, again in zip(*results, strict=True):
+        torch.testing.assert_close(got, again)
+
+
+def test_dropped_user_ids_take_the_no_id_output():
+    step = _step_with_features(id_dropout=0.5, batch_size=32)
+    tower, user_x = step.model.user_tower, step.user_x
+    users = torch.arange(16).repeat(2)  # 32 rows: the table of every user with and without ID
+    (vectors, biases), row = step._user_outputs(users)
+    dropped = row >= 16
+    assert 0 < int(dropped.sum()) < 32 and (row % 16 == users).all()
+    with_id = torch.cat(tower.parts(users, user_x[users]), 1)
+    no_id = torch.cat(tower.parts(torch.full_like(users, tower.n_ids), user_x[users]), 1)
+    expected = torch.where(dropped.unsqueeze(1), no_id, with_id)
+    torch.testing.assert_close(torch.cat([vectors, biases], 1)[row], expected)
 
 
 def test_bce_loss_trains_too():
