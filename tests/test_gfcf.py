@@ -14,8 +14,11 @@ def _data(seed: int = 0) -> Interactions:
     return Interactions.from_ids([f"u{u}" for u in users], [f"i{i}" for i in items])
 
 
-def _dense_scores(model: GFCF, alpha: float, rank: int) -> np.ndarray:
-    """s = R Rn^T Rn + alpha R D^-1/2 V V^T D^1/2 with V from numpy's full SVD."""
+def _dense_scores(
+    model: GFCF, alpha: float, rank: int, sharpen: float = 0.0, exponent: float = 0.0
+) -> np.ndarray:
+    """s = (R P + alpha L - sharpen L P) * d^exponent, P = Rn^T Rn, L = R D^-1/2 V V^T D^1/2,
+    with V from numpy's full SVD and every matrix dense."""
     r = model.seen.toarray().astype(np.float64)
     r[r != 0] = 1.0
     du, di = r.sum(1), r.sum(0)
@@ -23,14 +26,16 @@ def _dense_scores(model: GFCF, alpha: float, rank: int) -> np.ndarray:
     _, _, vt = np.linalg.svd(normalized)
     v = vt[:rank].T
     low = (r / np.sqrt(di)) @ v @ v.T * np.sqrt(di)
-    return r @ normalized.T @ normalized + alpha * low
+    p = normalized.T @ normalized
+    return (r @ p + alpha * low - sharpen * low @ p) * di**exponent
 
 
 def test_scores_equal_the_dense_formula():
     data = _data()
     # Rank 9 = the whole item space: the randomized SVD is then exact up to rotation.
     model = GFCF(n_components=9, oversample=0, alpha=0.7, device="cpu").fit(data)
-    expected = _dense_scores(model, alpha=0.7, rank=9)
+    cfg = model.config  # the default sharpening and popularity weight
+    expected = _dense_scores(model, 0.7, 9, cfg.sharpen, cfg.popularity_exponent)
     users = model.users.ids
     got = np.stack([model.score([u] * 9, list(model.items.ids)) for u in users])
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
@@ -38,18 +43,39 @@ def test_scores_equal_the_dense_formula():
 
 def test_truncated_filter_matches_top_singular_vectors():
     data = _data(1)
-    model = GFCF(n_components=3, oversample=6, power_iterations=20, alpha=1.0, device="cpu")
+    # GF-CF as published: no sharpening, no popularity weight.
+    model = GFCF(
+        n_components=3,
+        oversample=6,
+        power_iterations=20,
+        alpha=1.0,
+        sharpen=0.0,
+        popularity_exponent=0.0,
+        device="cpu",
+    )
     model.fit(data)
     expected = _dense_scores(model, alpha=1.0, rank=3)
     got = model._score_users(__import__("torch").arange(12)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
 
 
-def test_score_parts_sum_to_the_score():
-    model = GFCF(n_components=4, device="cpu").fit(_data())
-    parts = model._score_parts(0, 5)
-    user, item = model.users.ids[0], model.items.ids[5]
-    assert sum(parts.values()) == pytest.approx(model.score(user, item), rel=1e-4, abs=1e-5)
+def test_sharpening_and_popularity_weight_equal_the_dense_formula():
+    data = _data(2)
+    model = GFCF(
+        n_components=9, oversample=0, alpha=0.4, sharpen=0.6, popularity_exponent=0.2, device="cpu"
+    ).fit(data)
+    expected = _dense_scores(model, alpha=0.4, rank=9, sharpen=0.6, exponent=0.2)
+    got = model._score_users(__import__("torch").arange(12)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("settings", [{}, {"sharpen": 0.0, "popularity_exponent": 0.0}])
+def test_score_parts_sum_to_the_score(settings):
+    model = GFCF(n_components=4, device="cpu", **settings).fit(_data())
+    for user_idx, item_idx in [(0, 5), (3, 1), (7, 8)]:
+        parts = model._score_parts(user_idx, item_idx)
+        user, item = model.users.ids[user_idx], model.items.ids[item_idx]
+        assert sum(parts.values()) == pytest.approx(model.score(user, item), rel=1e-4, abs=1e-5)
 
 
 def test_same_seed_same_model_and_round_trip(tmp_path):
@@ -73,3 +99,17 @@ def test_bad_settings_name_the_field():
         GFCF(n_components=0)
     with pytest.raises(ValueError, match="alpha"):
         GFCF(alpha=-1.0)
+    with pytest.raises(ValueError, match="sharpen"):
+        GFCF(sharpen=-0.5)
+    with pytest.raises(ValueError, match="popularity_exponent"):
+        GFCF(popularity_exponent=2.0)
+
+
+def test_auto_rank_grows_with_the_square_root_of_the_catalogue():
+    from dotrec.models.gfcf import auto_components
+
+    # 2.5 * sqrt(n): 2.5 * 41 = 102.5 -> 102 (round half to even), 2.5 * 202.4 = 506.1 -> 506
+    assert [auto_components(n) for n in (1, 1681, 40981)] == [2, 102, 506]
+    model = GFCF(device="cpu").fit(_data())  # 9 items: 2.5 * 3 = 7.5 -> 8 of at most 9
+    assert model.components.shape == (9, 8)
+    assert model.fit_info["n_components"] == 8

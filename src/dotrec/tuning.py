@@ -87,7 +87,12 @@ SEARCH_SPACES: dict[str, dict[str, Distribution]] = {
         "iterations": IntRange(5, 30),
     },
     "ease": {"regularization": FloatRange(10.0, 5000.0, log=True)},
-    "gf-cf": {"n_components": IntRange(16, 512, log=True), "alpha": FloatRange(0.0, 1.0)},
+    "gf-cf": {
+        "n_components": IntRange(16, 1024, log=True),
+        "alpha": FloatRange(0.0, 1.0),
+        "sharpen": FloatRange(0.0, 1.0),
+        "popularity_exponent": FloatRange(-0.1, 0.3),
+    },
     "itemknn": {
         "neighbors": IntRange(10, 500, log=True),
         "shrinkage": FloatRange(0.0, 100.0),
