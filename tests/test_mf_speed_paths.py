@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from dotrec.data import Interactions
+from dotrec.models._mf_module import WeightedSquaredNorm
 from dotrec.models.mf import MatrixFactorization, MFModule, PairLogits
 from dotrec.sampling import UniformSampler
 
@@ -97,6 +98,22 @@ def test_module_forward_keeps_its_shapes_and_values():
                                    _reference(*weights, users, items[:, 0]))
         full = module.full_scores(users)
         torch.testing.assert_close(module(users, items), full.gather(1, items))
+
+
+def test_weighted_squared_norm_by_hand():
+    # rows (1, 2) and (3, 0) weighted 0.5 and 2: 0.5 * 5 + 2 * 9 = 20.5; the
+    # gradient of each row is 2 * weight * row: (1, 2) and (12, 0)
+    weight = torch.tensor([[1.0, 2.0], [3.0, 0.0]], requires_grad=True)
+    value = WeightedSquaredNorm.apply(weight, torch.tensor([0.5, 2.0]))
+    assert value.item() == pytest.approx(20.5)
+    value.backward()
+    assert weight.grad.tolist() == [[1.0, 2.0], [12.0, 0.0]]
+    # and the formula it replaces, on random tables (the L2 penalty's counts)
+    table = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
+    share = torch.bincount(torch.tensor([0, 0, 4, 6]), minlength=7) / 4
+    assert torch.autograd.gradcheck(lambda t: WeightedSquaredNorm.apply(t, share), (table,))
+    torch.testing.assert_close(WeightedSquaredNorm.apply(table, share),
+                               share.double() @ table.square().sum(1))
 
 
 @pytest.mark.parametrize("density", [0.0, 0.1, 0.6, 0.97])

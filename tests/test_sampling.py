@@ -18,13 +18,15 @@ from dotrec.sampling import (
     PopularitySampler,
     UniformSampler,
 )
+from dotrec.sampling._batch import _top_indices
+from dotrec.sampling._positives import Membership, _bit_array, _next_prime, csr_positives
 
 METHODS = ["table", "search"]
 
 
-def _sampler(matrix, method: str) -> UniformSampler:
+def _sampler(matrix, method: str, rounds: int = 0) -> UniformSampler:
     """The sampler with its lookup table, or (table_bytes=0) its binary search."""
-    sampler = UniformSampler(matrix, table_bytes=0 if method == "search" else 2**26)
+    sampler = UniformSampler(matrix, table_bytes=0 if method == "search" else 2**26, rounds=rounds)
     assert sampler.method == method
     return sampler
 
@@ -46,16 +48,17 @@ def _check_never_positive(dense: np.ndarray, samples: np.ndarray, users: np.ndar
             assert (drawn == -1).all(), (user, drawn)
 
 
+@pytest.mark.parametrize("rounds", [0, 4])
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("density", [0.02, 0.3, 0.9])
-def test_never_samples_a_positive(rng, density, method):
+def test_never_samples_a_positive(rng, density, method, rounds):
     n_users, n_items = 60, 40
     dense = (rng.random((n_users, n_items)) < density).astype(np.float32)
     dense[0] = 1.0  # every item: nothing to draw
     dense[1] = 1.0
     dense[1, 17] = 0.0  # all items but one: always item 17
     dense[2] = 0.0  # no positives: anything goes
-    sampler = _sampler(sp.csr_array(dense), method)
+    sampler = _sampler(sp.csr_array(dense), method, rounds)
     users = np.repeat(np.arange(n_users), 20)
     samples = _draw(sampler, users, 50)
     assert samples.shape == (len(users), 50)
@@ -79,22 +82,26 @@ def test_never_samples_a_positive(rng, density, method):
 def test_never_samples_a_positive_property(rows, seed):
     dense = np.array(rows, dtype=np.float32)
     users = np.arange(len(dense))
-    by_method = [_draw(_sampler(sp.csr_array(dense), m), users, 30, seed) for m in METHODS]
-    for samples in by_method:
-        _check_never_positive(dense, samples, users)
-    # both ways find the same r-th non-positive, so the draws are identical
-    np.testing.assert_array_equal(*by_method)
+    for rounds in (0, 2):
+        by_method = [
+            _draw(_sampler(sp.csr_array(dense), m, rounds), users, 30, seed) for m in METHODS
+        ]
+        for samples in by_method:
+            _check_never_positive(dense, samples, users)
+        # both ways find the same r-th non-positive, so the draws are identical
+        np.testing.assert_array_equal(*by_method)
 
 
+@pytest.mark.parametrize("rounds", [0, 1, 4])
 @pytest.mark.parametrize("method", METHODS)
-def test_uniform_over_non_positives(method):
+def test_uniform_over_non_positives(method, rounds):
     # user 0 has positives {0, 3, 4, 9} of 12 items: 8 non-positives, each
     # should get 1/8 of the draws; user 1 (positives {1}) checks that another
     # user's positives do not shift the result
     dense = np.zeros((2, 12), dtype=np.float32)
     dense[0, [0, 3, 4, 9]] = 1.0
     dense[1, 1] = 1.0
-    sampler = _sampler(sp.csr_array(dense), method)
+    sampler = _sampler(sp.csr_array(dense), method, rounds)
     samples = _draw(sampler, [0] * 4000, 20, seed=123).ravel()  # 80,000 draws
     counts = np.bincount(samples, minlength=12)
     assert counts[[0, 3, 4, 9]].sum() == 0
@@ -133,6 +140,60 @@ def test_accepts_duplicate_and_unsorted_entries(method):
     matrix = sp.csr_matrix((np.ones(3), ([0, 0, 0], [2, 0, 2])), shape=(1, 4))
     samples = _draw(_sampler(matrix, method), [0] * 500, 4)
     assert set(np.unique(samples)) == {1, 3}
+
+
+def test_every_draw_made_exactly_gives_the_same_support():
+    # rounds=0 skips the rejection rounds: every draw by rank, as in a user
+    # whose draws are all rejected; both give only non-positives, all of them
+    dense = np.zeros((2, 12), dtype=np.float32)
+    dense[0, [0, 3, 4, 9]] = 1.0
+    for rounds in (0, 1, 4):
+        sampler = UniformSampler(sp.csr_array(dense), rounds=rounds)
+        assert set(np.unique(_draw(sampler, [0] * 300, 8, seed=rounds))) == {
+            1,
+            2,
+            5,
+            6,
+            7,
+            8,
+            10,
+            11,
+        }
+    with pytest.raises(ValueError, match="rounds"):
+        UniformSampler(sp.csr_array(dense), rounds=-1)
+
+
+# --- membership ------------------------------------------------------------------
+
+
+def test_bit_array_and_next_prime_by_hand():
+    # bits 0, 9 and 15 of 16: byte 0 holds bit 0 (1), byte 1 bits 1 and 7 (2 + 128)
+    assert _bit_array(np.array([9, 0, 15, 9]), 16).tolist() == [1, 130]
+    assert _bit_array(np.array([3]), 20).tolist() == [8, 0, 0]  # 20 bits: 3 bytes
+    assert [_next_prime(n) for n in (0, 2, 8, 24, 97, 1000)] == [2, 2, 11, 29, 97, 1009]
+
+
+@pytest.mark.parametrize("density", [0.0, 0.01, 0.2, 0.9])
+def test_membership_filter_is_exact(rng, density):
+    # past table_bytes the answer comes from a hashed filter and a binary
+    # search; it must agree, query by query, with the dense matrix
+    dense = (rng.random((70, 90)) < density).astype(np.float32)
+    matrix = csr_positives(sp.csr_array(dense))
+    filtered = Membership(matrix, torch.device("cpu"), table_bytes=4096)
+    searched = Membership(matrix, torch.device("cpu"), table_bytes=0)
+    bitmap = Membership(matrix, torch.device("cpu"), table_bytes=70 * 90)
+    assert bitmap.bitmap is not None and filtered.bitmap is None and searched.filter is None
+    if matrix.nnz:  # 32 bits a positive, within the 4,096 bytes allowed
+        assert filtered.modulus >= min(32 * matrix.nnz, 8 * 4096 - 64)
+        assert len(filtered.filter) == (filtered.modulus + 7) // 8 <= 4096
+    users = torch.arange(70).repeat_interleave(90)
+    items = torch.arange(90).repeat(70)
+    expected = torch.from_numpy(dense.reshape(-1) > 0)
+    for membership in (filtered, searched, bitmap):
+        assert torch.equal(membership(users, items), expected)
+        # (B, M) queries keep their shape
+        answer = membership(users[:180:2], items[:180].view(90, 2))
+        assert torch.equal(answer, expected[:180].view(90, 2))
 
 
 # --- popularity ------------------------------------------------------------------
@@ -310,10 +371,46 @@ def test_hard_negatives_are_the_top_scored_of_the_pool():
     assert sampler.log_prob(users, hard) is None
 
 
-def test_hard_negatives_never_positive_and_need_a_large_enough_pool(rng):
+@pytest.mark.parametrize("method", METHODS)
+def test_hard_negatives_count_a_repeated_item_once(method):
+    # three items scored 3 > 2 > 1 for every user; a pool of 40 draws holds each
+    # many times, so the 2 best distinct are always items 2 and 1 (never 2, 2)
+    item_scores = torch.tensor([1.0, 2.0, 3.0])
+    sampler = HardNegativeSampler(
+        sp.csr_array((1, 3), dtype=np.float32),
+        lambda u, i: item_scores[i],
+        pool_size=40,
+        table_bytes=0 if method == "search" else 2**26,
+    )
+    assert sampler.uniform.rounds == (4 if method == "search" else 0)
+    hard = sampler.sample(torch.zeros(50, dtype=torch.long), 2, torch.Generator().manual_seed(4))
+    assert hard.tolist() == [[2, 1]] * 50
+    # fewer distinct items than n: a repeat fills the slot that is left
+    hard = sampler.sample(torch.zeros(5, dtype=torch.long), 4, torch.Generator().manual_seed(4))
+    assert (hard[:, :3] == torch.tensor([2, 1, 0])).all() and hard[:, 3].lt(3).all()
+
+
+@pytest.mark.parametrize("n", [0, 1, 4, 9])
+def test_top_indices_agree_with_topk(rng, n):
+    scores = torch.from_numpy(rng.random((300, 32)))  # distinct values: no ties
+    scores[7, 5:] = -math.inf  # a row with fewer finite values than n
+    expected = torch.topk(scores, n, dim=1).indices
+    got = _top_indices(scores, n)
+    assert got.shape == (300, n)
+    rows = torch.arange(300) != 7
+    assert torch.equal(got[rows], expected[rows])
+    torch.testing.assert_close(scores.gather(1, got), scores.gather(1, expected))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_hard_negatives_never_positive_and_need_a_large_enough_pool(rng, method):
     dense = (rng.random((20, 15)) < 0.5).astype(np.float32)
+    dense[3] = 1.0  # a user with every item: -1
     scores = torch.from_numpy(rng.random(15))
-    sampler = HardNegativeSampler(sp.csr_array(dense), lambda u, i: scores[i], pool_size=6)
+    table_bytes = 0 if method == "search" else 2**26
+    sampler = HardNegativeSampler(
+        sp.csr_array(dense), lambda u, i: scores[i], pool_size=6, table_bytes=table_bytes
+    )
     users = np.repeat(np.arange(20), 5)
     drawn = sampler.sample(torch.as_tensor(users), 3, torch.Generator().manual_seed(1))
     _check_never_positive(dense, drawn.numpy(), users)

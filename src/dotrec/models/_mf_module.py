@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["MFModule", "PairLogits"]
+__all__ = ["MFModule", "PairLogits", "WeightedSquaredNorm"]
 
 
 class PairLogits(torch.autograd.Function):
@@ -50,7 +50,8 @@ class PairLogits(torch.autograd.Function):
         if sampled is None:
             sampled = user_weight.device.type == "cpu"
         if sampled:
-            dots = _sampled_dots(item_weight, user_weight, crow, pair_users)[inverse]
+            dots = _sampled_dots(item_weight, user_weight, crow, pair_users)
+            dots = dots.index_select(0, inverse)
         else:
             users_vec = user_weight.index_select(0, user_idx).unsqueeze(1)
             items_vec = item_weight.index_select(0, flat_items).view(*items.shape, -1)
@@ -85,6 +86,29 @@ class PairLogits(torch.autograd.Function):
             grad_item_bias = grad.new_zeros(n_items).index_add_(0, flat_items, flat_grad)
             grad_item_bias = grad_item_bias.unsqueeze(1)
         return grad_user, grad_item, grad_user_bias, grad_item_bias, None, None
+
+
+class WeightedSquaredNorm(torch.autograd.Function):
+    """``sum_r row_weight[r] * ||weight[r]||^2`` for a table (n, dim) and weights (n,).
+
+    ``WeightedSquaredNorm.apply(weight, row_weight)``: the same value and
+    gradient as ``row_weight @ weight.square().sum(1)``, in one pass over the
+    table each way (``2 * row_weight[r] * weight[r]`` in the backward pass)
+    instead of the several full-size temporaries autograd keeps and builds
+    for that formula. ``row_weight`` gets no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, row_weight):
+        ctx.save_for_backward(weight, row_weight)
+        return row_weight.to(weight.dtype) @ torch.linalg.vector_norm(weight, dim=1).square()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        weight, row_weight = ctx.saved_tensors
+        scale = (2 * grad) * row_weight.to(weight.dtype)
+        return weight * scale.unsqueeze(1), None
 
 
 def _sampled_dots(
@@ -134,8 +158,6 @@ class MFModule(nn.Module):
     def full_scores(self, user_idx: torch.Tensor) -> torch.Tensor:
         """Logits (B, n_items) of every item for users (B,)."""
         users = self.user_embedding.weight[user_idx]
-        return (
-            users @ self.item_embedding.weight.T
-            + self.user_bias.weight[user_idx]
-            + self.item_bias.weight.T
-        )
+        # the item biases enter through addmm's input: one pass fewer over (B, n_items)
+        scores = torch.addmm(self.item_bias.weight.T, users, self.item_embedding.weight.T)
+        return scores.add_(self.user_bias.weight[user_idx])

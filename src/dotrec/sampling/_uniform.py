@@ -23,6 +23,17 @@ class UniformSampler:
     Each draw is therefore uniform over exactly the items the user has not
     interacted with, and never a positive.
 
+    With ``rounds`` > 0, up to that many rounds of rejection come first: a
+    draw is an item uniform over the catalogue (``torch.randint``), kept
+    unless it is one of the user's positives (:attr:`membership`), and the
+    rejected ones are drawn again; only those still rejected after the last
+    round are drawn by rank. A kept draw is uniform over the user's
+    non-positives too, so the distribution is the same (the draws under a
+    seed are not). On sparse data too large for the table below (Gowalla:
+    0.07% of the cells are positives) this is several times faster than a
+    binary search per draw. The hard-negative sampler draws its pools so on
+    such data.
+
     The r-th non-positive is found in one of two ways, which give the same item
     for the same ``r`` (so the same draws under a seed):
 
@@ -35,14 +46,17 @@ class UniformSampler:
       ``r + #{j : q_j <= r}``, one binary search over a global sorted key.
       Memory is proportional to the number of positives.
 
-    :meth:`is_positive` and :meth:`log_prob` look pairs up in a bitmap of
-    positives when it fits in ``table_bytes``, else by binary search.
+    :meth:`is_positive`, :meth:`log_prob` and the rejection rounds look pairs
+    up in a bitmap of positives when it fits in ``table_bytes``, else through
+    a hashed filter and a binary search (:class:`Membership`).
 
     Args:
         user_items: CSR matrix of shape (n_users, n_items) of known positives.
         device: where samples are made.
         table_bytes: the largest lookup table (or bitmap) to build; 0 always
             searches.
+        rounds: rejection rounds before the draw by rank (0, the default:
+            every draw by rank).
 
     Example:
         >>> import scipy.sparse as sp
@@ -60,14 +74,17 @@ class UniformSampler:
         user_items: sp.csr_array | sp.csr_matrix,
         device: torch.device | str = "cpu",
         table_bytes: int = TABLE_BYTES,
+        rounds: int = 0,
     ):
+        if rounds < 0:
+            raise ValueError(f"rounds must be at least 0, got {rounds!r}")
         matrix = csr_positives(user_items)
         n_users, n_items = matrix.shape
         indptr = matrix.indptr.astype(np.int64)
         degree = np.diff(indptr)
         available = n_items - degree
 
-        self.n_items = n_items
+        self.n_items, self.rounds = n_items, rounds
         self.device = torch.device(device)
         self.n_negatives_available = torch.from_numpy(available).to(self.device)
         self._saturated = bool((available == 0).any())
@@ -137,13 +154,32 @@ class UniformSampler:
         Returns:
             int64 tensor of shape (B, n); -1 for a user with no non-positive item.
         """
-        available = self.n_negatives_available.index_select(0, user_idx).unsqueeze(1)
+        users = user_idx.unsqueeze(1).expand(len(user_idx), n).reshape(-1)
+        if self.rounds == 0 or len(users) == 0:
+            return self._exact(users, generator).view(len(user_idx), n)
+        items = torch.randint(self.n_items, users.shape, generator=generator, device=self.device)
+        pending = torch.nonzero(self.membership(users, items)).squeeze(1)
+        # Later rounds redraw only the rejected draws; those still rejected are
+        # drawn exactly (-1 for a user with every item).
+        for _ in range(self.rounds - 1):
+            if len(pending) == 0:
+                break
+            drawn = torch.randint(
+                self.n_items, pending.shape, generator=generator, device=self.device
+            )
+            items[pending] = drawn
+            pending = pending[self.membership(users.index_select(0, pending), drawn)]
+        if len(pending):
+            items[pending] = self._exact(users.index_select(0, pending), generator)
+        return items.view(len(user_idx), n)
+
+    def _exact(self, users: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One draw by rank for each entry of ``users`` (N,); -1 for a user with none."""
+        available = self.n_negatives_available.index_select(0, users)
         # float64 keeps floor(u * available) uniform for catalogues of any size
-        u = torch.rand(
-            len(user_idx), n, generator=generator, device=self.device, dtype=torch.float64
-        )
+        u = torch.rand(len(users), generator=generator, device=self.device, dtype=torch.float64)
         r = torch.minimum((u * available).long(), (available - 1).clamp(min=0))
-        items = self.nth_non_positive(user_idx.unsqueeze(1), r)
+        items = self.nth_non_positive(users, r)
         if not self._saturated:
             return items
         return torch.where(available > 0, items, torch.full_like(items, -1))
