@@ -90,7 +90,8 @@ def test_same_seed_same_model_and_round_trip(tmp_path):
 
 
 def test_rank_is_capped_by_the_matrix():
-    model = GFCF(n_components=500, device="cpu").fit(_data())
+    with pytest.warns(UserWarning, match="9 singular vectors"):
+        model = GFCF(n_components=500, device="cpu").fit(_data())
     assert model.components.shape == (9, 9)
 
 
@@ -101,6 +102,10 @@ def test_bad_settings_name_the_field():
         GFCF(alpha=-1.0)
     with pytest.raises(ValueError, match="sharpen"):
         GFCF(sharpen=-0.5)
+    with pytest.raises(ValueError, match="sharpen"):
+        GFCF(sharpen=1e308)
+    with pytest.raises(ValueError, match="alpha"):
+        GFCF(alpha=float("nan"))
     with pytest.raises(ValueError, match="popularity_exponent"):
         GFCF(popularity_exponent=2.0)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,8 +76,9 @@ class GFCFConfig(ModelConfig):
         if self.oversample < 0:
             raise ValueError(f"oversample must be non-negative, got {self.oversample!r}")
         for name in ("alpha", "sharpen"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            if not 0 <= value <= 100:  # also refuses NaN; larger weights swamp the scores
+                raise ValueError(f"{name} must lie in [0, 100], got {value!r}")
         if not -1.0 <= self.popularity_exponent <= 1.0:
             raise ValueError(
                 f"popularity_exponent must lie in [-1, 1], got {self.popularity_exponent!r}"
@@ -137,6 +139,12 @@ class GFCF(Recommender):
         if wanted == "auto":
             wanted = auto_components(filters.normalized.shape[1])
         rank = min(int(wanted), *filters.normalized.shape)
+        if rank < int(wanted):
+            warnings.warn(
+                f"n_components={wanted} exceeds the smaller side of the training matrix; "
+                f"{rank} singular vectors are kept",
+                stacklevel=3,
+            )
         width = min(rank + cfg.oversample, *filters.normalized.shape)
         # svd_lowrank draws its random directions from the global generator.
         with torch.random.fork_rng(devices=[]):
