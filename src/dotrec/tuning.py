@@ -84,6 +84,7 @@ SEARCH_SPACES: dict[str, dict[str, Distribution]] = {
         "factors": Choice((32, 64, 128, 256)),
         "regularization": FloatRange(1.0, 500.0, log=True),
         "alpha": FloatRange(0.5, 50.0, log=True),
+        "regularization_exponent": FloatRange(0.0, 1.0),
         "iterations": IntRange(5, 30),
     },
     "ease": {"regularization": FloatRange(10.0, 5000.0, log=True)},

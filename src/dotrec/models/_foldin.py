@@ -91,7 +91,10 @@ def mean_item_vectors(history: sp.csr_array, vectors: torch.Tensor) -> torch.Ten
 
 
 def als_user_factors(
-    history: sp.csr_array, item_factors: torch.Tensor, regularization: float, alpha: float
+    history: sp.csr_array,
+    item_factors: torch.Tensor,
+    regularization: float | torch.Tensor,
+    alpha: float,
 ) -> torch.Tensor:
     """The exact ALS user vectors of the histories against fixed item factors Y.
 
@@ -100,14 +103,17 @@ def als_user_factors(
     and Volinsky (2008) solved exactly instead of by conjugate gradient:
     (Y^T Y + lambda I + alpha Y_u^T Y_u) x = (1 + alpha) Y_u^T 1, where Y_u
     holds the vectors of the history's items (c = 1 + alpha on them, 1
-    elsewhere). Solved in float64 by Cholesky.
+    elsewhere). Solved exactly in float64. ``regularization`` is one
+    lambda for all, or one per history (shape (n_histories,)).
 
     Returns:
         Tensor (n_histories, factors), float32, on the item factors' device.
     """
     y = item_factors.double()
     gram = y.T @ y
-    gram.diagonal().add_(regularization)
+    per_row = isinstance(regularization, torch.Tensor)
+    if not per_row:
+        gram.diagonal().add_(regularization)
     rows, cols = _coo(history, y.device)
     n, d = history.shape[0], y.shape[1]
     rhs = torch.zeros(n, d, dtype=y.dtype, device=y.device).index_add_(0, rows, y[cols])
@@ -116,6 +122,8 @@ def als_user_factors(
     # padded in chunks, so that padding costs little
     lengths = np.diff(history.indptr)
     system = gram.expand(n, d, d).clone()
+    if per_row:
+        system.diagonal(dim1=1, dim2=2).add_(regularization.to(system).unsqueeze(1))
     order = np.argsort(lengths, kind="stable")
     for start in range(0, n, 64):
         chunk = order[start : start + 64]
