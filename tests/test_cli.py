@@ -242,3 +242,24 @@ def test_every_command_help_renders_cleanly():
     for name, sub in commands.choices.items():
         text = sub.format_help()
         assert "%%" not in text and "%(" not in text, name
+
+
+def test_recommend_says_why_a_list_is_short(tmp_path, capsys):
+    # u1 has every item; u3 has one of four, so 3 of --k 5 are left; u2 gets --k 2 in full
+    log = tmp_path / "small.csv"
+    log.write_text("user_id,item_id\nu1,i1\nu1,i2\nu1,i3\nu1,i4\nu2,i1\nu3,i3\n")
+    out = tmp_path / "m"
+    assert main(["train", str(log), "--out", str(out), "--model", "popularity", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["recommend", str(out), "--user", "u1", "u3", "--k", "5"]) == 0
+    captured = capsys.readouterr()
+    frame = pd.read_csv(io.StringIO(captured.out), dtype=str)
+    assert frame["user_id"].tolist() == ["u3"] * 3
+    assert sorted(frame["item_id"]) == ["i1", "i2", "i4"]
+    assert "1 user(s) got no items" in captured.err and "(u1)" in captured.err
+    assert "--include-seen" in captured.err
+    assert "1 user(s) got fewer than 5 items" in captured.err and "(u3)" in captured.err
+    assert main(["recommend", str(out), "--user", "u2", "--k", "2"]) == 0
+    assert capsys.readouterr().err == ""
+    line = _one_line_error(capsys, ["recommend", str(out), "--user", "u2", "--k", "0"])
+    assert "--k must be at least 1, got 0" in line

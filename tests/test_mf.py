@@ -147,9 +147,14 @@ def test_bad_k_and_unfitted():
 
 def test_user_with_every_item_warns():
     data = Interactions.from_ids(["u", "u", "v"], ["a", "b", "a"])
-    with pytest.warns(DataWarning, match="interacted with every item \\('u'\\)"):
+    with pytest.warns(DataWarning, match="interacted with every item \\('u'\\)") as caught:
         model = MatrixFactorization(seed=0, **SMALL).fit(data)
+    assert "only their positives are used" in str(caught[0].message)
     assert model.recommend("u", k=3).counts.tolist() == [0]
+    # a pairwise loss learns nothing from such a user, and the warning says so
+    with pytest.warns(DataWarning, match="interacted with every item") as caught:
+        MatrixFactorization(seed=0, loss="bpr", **SMALL).fit(data)
+    assert "they add nothing to training" in str(caught[0].message)
 
 
 def test_fit_needs_positives():

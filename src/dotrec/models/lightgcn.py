@@ -233,7 +233,7 @@ class LightGCN(Recommender):
         user_idx = torch.from_numpy(seen.row.astype(np.int64)).to(device)
         item_idx = torch.from_numpy(seen.col.astype(np.int64)).to(device)
         sampler = UniformSampler(self.seen, device)
-        saturated = warn_users_without_negatives(sampler, self.users.ids)
+        saturated = warn_users_without_negatives(sampler, self.users.ids, pointwise=False)
         optimizer = torch.optim.Adam([ego], lr=cfg.lr)
 
         def run_epoch(epoch: int) -> float:

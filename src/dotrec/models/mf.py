@@ -250,7 +250,7 @@ class MatrixFactorization(Recommender):
         sampler = None if cfg.loss == "mse" else self._sampler(device)
         masked = sampler is not None and not sampler.fills_every_slot
         if sampler is not None:
-            warn_users_without_negatives(sampler, data.users.ids)
+            warn_users_without_negatives(sampler, data.users.ids, pointwise=cfg.loss == "bce")
         stopping = None if validation is None else self._early_stopping(validation)
         # The fused kernel updates each parameter in one pass (CPU and CUDA).
         optimizer = torch.optim.AdamW(

@@ -69,12 +69,14 @@ class NegativeSampler(Protocol):
 
 
 def warn_users_without_negatives(
-    sampler: NegativeSampler, user_ids: np.ndarray, stacklevel: int = 4
+    sampler: NegativeSampler, user_ids: np.ndarray, stacklevel: int = 4, pointwise: bool = True
 ) -> bool:
     """Warn, naming them, about users who interacted with every item; True when there are any.
 
-    No negative can be drawn for such a user, so models train on their
-    positives alone; the warning says so rather than leaving it silent.
+    No negative can be drawn for such a user: a pointwise loss (BCE) trains
+    on their positives alone, and a loss that compares each positive with
+    negatives (BPR, sampled softmax) learns nothing from them. The warning
+    says which, rather than leaving it silent.
 
     Args:
         sampler: the sampler training will draw from.
@@ -88,9 +90,15 @@ def warn_users_without_negatives(
     if len(saturated):
         names = ", ".join(repr(u) for u in user_ids[saturated[:10]])
         more = f" and {len(saturated) - 10} more" if len(saturated) > 10 else ""
+        effect = (
+            "so only their positives are used in training"
+            if pointwise
+            else "and this loss compares each positive with negatives, so they add nothing "
+            "to training"
+        )
         warnings.warn(
             f"{len(saturated)} user(s) interacted with every item ({names}{more}); no "
-            "negatives can be drawn for them, so only their positives are used in training.",
+            f"negatives can be drawn for them, {effect}.",
             DataWarning,
             stacklevel=stacklevel,
         )
