@@ -21,7 +21,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import scipy.stats
 
 __all__ = ["bootstrap_ci", "check_bootstrap_options", "paired_ttest", "wilcoxon_signed_rank"]
 
@@ -136,6 +135,8 @@ def paired_ttest(a: np.ndarray, b: np.ndarray) -> float:
     largest = float(np.abs(diff).max())
     if np.ptp(diff) <= 1e-12 * largest:  # the same difference for all, up to rounding
         return 1.0 if largest == 0 else 0.0
+    import scipy.stats  # ~1 s to import: only when a test runs
+
     return float(scipy.stats.ttest_rel(b, a).pvalue)
 
 
@@ -169,6 +170,8 @@ def wilcoxon_signed_rank(a: np.ndarray, b: np.ndarray) -> float:
     with warnings.catch_warnings():
         # scipy warns that exact p-values are unavailable with ties; it then approximates.
         warnings.simplefilter("ignore", UserWarning)
+        import scipy.stats
+
         return float(scipy.stats.wilcoxon(diff, zero_method="wilcox").pvalue)
 
 
