@@ -78,8 +78,12 @@ class ImplicitALS(Recommender):
         cfg = self.config
         matrix = self.seen.astype(np.float32)
         matrix.data = 1.0 + cfg.confidence * matrix.data
-        als = AlternatingLeastSquares(factors=cfg.factors, regularization=cfg.regularization,
-                                      iterations=cfg.iterations, random_state=cfg.seed)
+        als = AlternatingLeastSquares(
+            factors=cfg.factors,
+            regularization=cfg.regularization,
+            iterations=cfg.iterations,
+            random_state=cfg.seed,
+        )
         als.fit(sp.csr_matrix(matrix), show_progress=show_progress)  # implicit wants csr_matrix
         self._users = torch.from_numpy(np.ascontiguousarray(als.user_factors))
         self._items = torch.from_numpy(np.ascontiguousarray(als.item_factors))
@@ -133,22 +137,41 @@ def run(train: dotrec.Interactions, test: dotrec.Interactions, repeats: int, k: 
             times[name].append(seconds)
             ndcgs[name].append(metrics[f"ndcg@{k}"])
             recalls[name].append(metrics[f"recall@{k}"])
-            _log.info("repeat %d/%d %-24s fit %6.2f s  ndcg@%d %.4f", repeat, repeats, name,
-                      seconds, k, ndcgs[name][-1])
-    return [Row(name, statistics.median(ndcgs[name]), statistics.median(recalls[name]),
-                statistics.median(times[name]), max(times[name])) for name in MODELS]
+            _log.info(
+                "repeat %d/%d %-24s fit %6.2f s  ndcg@%d %.4f",
+                repeat,
+                repeats,
+                name,
+                seconds,
+                k,
+                ndcgs[name][-1],
+            )
+    return [
+        Row(
+            name,
+            statistics.median(ndcgs[name]),
+            statistics.median(recalls[name]),
+            statistics.median(times[name]),
+            max(times[name]),
+        )
+        for name in MODELS
+    ]
 
 
 def table(rows: list[Row], k: int) -> str:
     by_name = {row.name: row for row in rows}
     base_time, base_ndcg = by_name[DOTREC].seconds, by_name[TUNED_ALS].ndcg
-    header = (f"{'model':<25} {f'NDCG@{k}':>8} {f'Recall@{k}':>10} {'train s':>7} "
-              f"{'slowest s':>9} {'time/dotrec':>11} {'NDCG/ALS tuned':>14}")
+    header = (
+        f"{'model':<25} {f'NDCG@{k}':>8} {f'Recall@{k}':>10} {'train s':>7} "
+        f"{'slowest s':>9} {'time/dotrec':>11} {'NDCG/ALS tuned':>14}"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
-        lines.append(f"{row.name:<25} {row.ndcg:>8.4f} {row.recall:>10.4f} {row.seconds:>7.2f} "
-                     f"{row.slowest:>9.2f} {row.seconds / base_time:>11.2f} "
-                     f"{row.ndcg / base_ndcg:>14.3f}")
+        lines.append(
+            f"{row.name:<25} {row.ndcg:>8.4f} {row.recall:>10.4f} {row.seconds:>7.2f} "
+            f"{row.slowest:>9.2f} {row.seconds / base_time:>11.2f} "
+            f"{row.ndcg / base_ndcg:>14.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -169,8 +192,9 @@ def verdict(rows: list[Row], k: int) -> tuple[bool, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="fits per model (default 3)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding ml-100k (default: $DOTREC_DATA)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="folder holding ml-100k (default: $DOTREC_DATA)"
+    )
     parser.add_argument("--k", type=int, default=10, help="metric cutoff (default 10)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -180,8 +204,13 @@ def main(argv: list[str] | None = None) -> int:
 
     data = dotrec.load_dataset("ml-100k", root=args.data_dir).interactions
     train, test = dotrec.random_split(data, 0.2, seed=0)
-    _log.info("ml-100k: %d training and %d test rows; torch %s with %d threads",
-              len(train), len(test), torch.__version__, torch.get_num_threads())
+    _log.info(
+        "ml-100k: %d training and %d test rows; torch %s with %d threads",
+        len(train),
+        len(test),
+        torch.__version__,
+        torch.get_num_threads(),
+    )
     rows = run(train, test, args.repeats, args.k)
     print(f"MovieLens 100K, random_split(0.2, seed=0), median of {args.repeats} fit(s)")
     print(table(rows, args.k))

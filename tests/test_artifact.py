@@ -140,9 +140,10 @@ def test_folder_written_before_the_description_checksum_loads(model, saved):
     meta = json.loads((saved / "model.json").read_text())
     meta.pop("description_sha256")
     (saved / "model.json").write_text(json.dumps(meta))
-    assert load_model(saved).recommend(model.users.ids[:2], k=3).to_list() == model.recommend(
-        model.users.ids[:2], k=3
-    ).to_list()
+    assert (
+        load_model(saved).recommend(model.users.ids[:2], k=3).to_list()
+        == model.recommend(model.users.ids[:2], k=3).to_list()
+    )
 
 
 def test_files_added_later_keep_the_description_valid(saved):

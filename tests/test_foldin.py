@@ -133,7 +133,6 @@ def test_als_fold_in_of_a_training_user_is_its_trained_vector(clusters):
     assert float(gap.max()) < 1e-5
 
 
-
 def test_als_fold_in_with_scaled_penalties_is_the_trained_vector():
     # With regularization_exponent each user has its own penalty; fold-in must
     # give a history the penalty training gave a user with as many items
@@ -145,14 +144,20 @@ def test_als_fold_in_with_scaled_penalties_is_the_trained_vector():
     items = np.concatenate([rng.choice(20, size=n, replace=False) for n in range(1, 13)])
     data = Interactions.from_ids(users, items)
     model = ALS(
-        factors=8, regularization=5.0, regularization_exponent=0.75, alpha=2.0,
-        iterations=120, cg_steps=8, device="cpu",
+        factors=8,
+        regularization=5.0,
+        regularization_exponent=0.75,
+        alpha=2.0,
+        iterations=120,
+        cg_steps=8,
+        device="cpu",
     ).fit(data)
     counts = np.diff(model.seen.indptr)
     assert model.fit_info["user_penalty_scale"] == pytest.approx(((counts + 1.0) ** 0.75).mean())
     folded = model._fold_in(model.seen)
     gap = (folded - model.user_factors).norm(dim=1) / model.user_factors.norm(dim=1)
     assert float(gap.max()) < 1e-3
+
 
 def test_mf_fold_in_is_deterministic_and_independent_of_the_batch(mf, clusters):
     data, _ = clusters

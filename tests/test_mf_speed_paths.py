@@ -18,14 +18,19 @@ def _reference(user_weight, item_weight, user_bias, item_bias, user_idx, item_id
     users = user_weight[user_idx]
     if item_idx.dim() == 2:
         users = users.unsqueeze(1)
-    return ((users * item_weight[item_idx]).sum(-1) + user_bias[user_idx].squeeze(-1)
-            .view(-1, *([1] * (item_idx.dim() - 1))) + item_bias[item_idx].squeeze(-1))
+    return (
+        (users * item_weight[item_idx]).sum(-1)
+        + user_bias[user_idx].squeeze(-1).view(-1, *([1] * (item_idx.dim() - 1)))
+        + item_bias[item_idx].squeeze(-1)
+    )
 
 
 def _tables(n_users, n_items, dim, dtype, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(n, width, generator=g, dtype=dtype).requires_grad_()
-            for n, width in ((n_users, dim), (n_items, dim), (n_users, 1), (n_items, 1))]
+    return [
+        torch.randn(n, width, generator=g, dtype=dtype).requires_grad_()
+        for n, width in ((n_users, dim), (n_items, dim), (n_users, 1), (n_items, 1))
+    ]
 
 
 @pytest.fixture(params=[True, False], ids=["sampled_addmm", "gathered"])
@@ -67,8 +72,14 @@ def test_pair_logits_only_computes_the_gradients_asked_for():
     user_weight, item_weight, user_bias, item_bias = _tables(5, 7, 4, torch.float32)
     user_weight.requires_grad_(False)
     item_bias.requires_grad_(False)
-    out = PairLogits.apply(user_weight, item_weight, user_bias, item_bias,
-                           torch.tensor([0, 4, 4]), torch.tensor([[1, 6], [0, 0], [6, 2]]))
+    out = PairLogits.apply(
+        user_weight,
+        item_weight,
+        user_bias,
+        item_bias,
+        torch.tensor([0, 4, 4]),
+        torch.tensor([[1, 6], [0, 0], [6, 2]]),
+    )
     out.sum().backward()
     assert user_weight.grad is None and item_bias.grad is None
     assert item_weight.grad is not None and user_bias.grad is not None
@@ -91,11 +102,16 @@ def test_module_forward_keeps_its_shapes_and_values():
         module.user_bias.weight.normal_()
         module.item_bias.weight.normal_()
         users, items = torch.tensor([0, 3, 8]), torch.tensor([[1, 2], [10, 10], [0, 5]])
-        weights = (module.user_embedding.weight, module.item_embedding.weight,
-                   module.user_bias.weight, module.item_bias.weight)
+        weights = (
+            module.user_embedding.weight,
+            module.item_embedding.weight,
+            module.user_bias.weight,
+            module.item_bias.weight,
+        )
         torch.testing.assert_close(module(users, items), _reference(*weights, users, items))
-        torch.testing.assert_close(module(users, items[:, 0]),
-                                   _reference(*weights, users, items[:, 0]))
+        torch.testing.assert_close(
+            module(users, items[:, 0]), _reference(*weights, users, items[:, 0])
+        )
         full = module.full_scores(users)
         torch.testing.assert_close(module(users, items), full.gather(1, items))
 
@@ -112,8 +128,9 @@ def test_weighted_squared_norm_by_hand():
     table = torch.randn(7, 3, dtype=torch.float64, requires_grad=True)
     share = torch.bincount(torch.tensor([0, 0, 4, 6]), minlength=7) / 4
     assert torch.autograd.gradcheck(lambda t: WeightedSquaredNorm.apply(t, share), (table,))
-    torch.testing.assert_close(WeightedSquaredNorm.apply(table, share),
-                               share.double() @ table.square().sum(1))
+    torch.testing.assert_close(
+        WeightedSquaredNorm.apply(table, share), share.double() @ table.square().sum(1)
+    )
 
 
 @pytest.mark.parametrize("density", [0.0, 0.1, 0.6, 0.97])

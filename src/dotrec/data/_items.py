@@ -129,8 +129,9 @@ def read_users(path: str | os.PathLike[str], *, encoding: str | None = None) -> 
     if path.name.lower() == "u.user":
         text = read_text(path, encoding or "latin-1")
         names = ["user_id", "age", "gender", "occupation", "zip_code"]
-        frame = pd.read_csv(io.StringIO(text), sep="|", header=None, dtype=str,
-                            keep_default_na=False)
+        frame = pd.read_csv(
+            io.StringIO(text), sep="|", header=None, dtype=str, keep_default_na=False
+        )
         if frame.shape[1] != len(names):
             raise DataError(
                 f"{path}: expected the MovieLens 100K user layout with {len(names)} "

@@ -103,9 +103,7 @@ class ModelConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ValueError(
-                f"unknown {cls.__name__} settings {unknown}; known: {sorted(names)}"
-            )
+            raise ValueError(f"unknown {cls.__name__} settings {unknown}; known: {sorted(names)}")
         return cls(**values)
 
 
