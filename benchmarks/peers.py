@@ -94,9 +94,9 @@ SLOW = {
         "refuses; a float32 in-place variant would fit in ~13.4 GB (two matrices), but the "
         "O(n^3) inverse would take ~35 min on 2 cores (a 4,096 float32 inverse took 4.4 CPU s "
         "here, times (40,981 / 4,096)^3)",
-        "lightgcn": "its defaults took 9 s on ml-100k here (80k pairs, 2.6k nodes); every step "
+        "lightgcn": "its defaults took 19 s on ml-100k here (80k pairs, 2.6k nodes); every step "
         "propagates over the whole graph, and Gowalla has 10x the edges and 10x the steps, so "
-        "about 15 min, over the budget",
+        "about 30 min, over the budget",
     },
 }
 """(dataset, model) pairs that ``--skip-slow`` leaves out, and why."""
