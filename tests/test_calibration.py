@@ -60,9 +60,9 @@ def test_pav_matches_the_max_min_formula(rng):
 
 
 def test_pav_stack_finish_matches_and_is_linear(rng, monkeypatch):
-    from dotrec import calibration
+    from dotrec.calibration import _fitting
 
-    monkeypatch.setattr(calibration, "_VECTOR_ROUNDS", 0)  # the stack alone
+    monkeypatch.setattr(_fitting, "_VECTOR_ROUNDS", 0)  # the stack alone
     for _ in range(30):
         n = int(rng.integers(1, 12))
         y, w = rng.integers(0, 4, size=n).astype(float), rng.uniform(0.5, 3.0, size=n)
