@@ -5,17 +5,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
-import math
-import types
-import typing
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import torch
 
@@ -25,6 +20,9 @@ from dotrec.data._interactions import require_interactions
 from dotrec.exceptions import DotrecError, EmptyDataError, UnknownIDError
 from dotrec.models._foldin import history_matrix
 from dotrec.models._indexed import IndexedSearch
+from dotrec.models._recommendations import Recommendations
+from dotrec.models._settings import ModelConfig as ModelConfig
+from dotrec.models._settings import _checked_settings
 from dotrec.topk import TopK, rows_mask, topk
 
 if TYPE_CHECKING:
@@ -33,78 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["Recommender", "Recommendations"]
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass
-class Recommendations:
-    """Top-K lists for a batch of users (or query items), best first.
-
-    Attributes:
-        query_ids: raw IDs the lists are for, shape (B,), in request order.
-        item_ids: object array (B, K) of raw item IDs; ``None`` past a row's count.
-        scores: float32 array (B, K); NaN past a row's count. What a score
-            means depends on the model (see its ``score_kind``).
-        counts: int array (B,): real entries per row. A row is short when fewer
-            than K candidates remain; it is never padded with real items.
-        fallback: bool array (B,): True where the row is the popularity
-            fallback for an unknown user (or an empty history) rather than a
-            personal list.
-    """
-
-    query_ids: np.ndarray
-    item_ids: np.ndarray
-    scores: np.ndarray
-    counts: np.ndarray
-    fallback: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.query_ids)
-
-    def to_list(self) -> list[list[tuple[str, float]]]:
-        """One list of (item_id, score) per row, only real entries."""
-        rows = []
-        for r, c in enumerate(self.counts):
-            items, scores = self.item_ids[r, :c].tolist(), self.scores[r, :c].astype(float)
-            rows.append(list(zip(items, scores.tolist(), strict=True)))
-        return rows
-
-    def for_user(self, user_id: object) -> list[tuple[str, float]]:
-        """The (item_id, score) list of one queried ID."""
-        rows = np.flatnonzero(self.query_ids == ids_to_text([user_id])[0])
-        if len(rows) == 0:
-            raise KeyError(f"{user_id!r} is not among the queried IDs")
-        return self.to_list()[rows[0]]
-
-    def to_frame(self, query_col: str = "user_id") -> pd.DataFrame:
-        """Long format: ``user_id, item_id, rank, score, fallback``; real entries only."""
-        real = np.arange(self.item_ids.shape[1])[None, :] < self.counts[:, None]
-        rows, cols = np.nonzero(real)
-        return pd.DataFrame(
-            {
-                query_col: self.query_ids[rows],
-                "item_id": self.item_ids[rows, cols],
-                "rank": cols + 1,
-                "score": self.scores[rows, cols],
-                "fallback": self.fallback[rows],
-            }
-        )
-
-
-class ModelConfig:
-    """Base of every model's settings dataclass: conversion to and from a plain dict."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as a plain dict (JSON- and TOML-ready)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]):
-        """Settings from a plain dict; unknown keys are an error that lists the known ones."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} settings {unknown}; known: {sorted(names)}")
-        return cls(**values)
 
 
 class Recommender(IndexedSearch, ABC):
@@ -632,67 +558,6 @@ def _history_parts(item_ids: np.ndarray, values: np.ndarray) -> dict[str, float]
         for item_id, value in zip(item_ids, values, strict=True)
         if value != 0
     }
-
-
-def _checked_settings(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
-    """``values`` with NumPy scalars made plain; a value of the wrong type is a ValueError.
-
-    Checked against the annotations of ``config_class`` before its own range
-    checks run, so that ``epochs="3"`` or ``seed=1.5`` is named as such rather
-    than failing later inside training.
-    """
-    hints = typing.get_type_hints(config_class)
-    checked = {}
-    for key, value in values.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        if key in hints and not _fits(value, hints[key]):
-            raise ValueError(
-                f"setting {key} = {value!r} has the wrong type; expected {_described(hints[key])}"
-            )
-        checked[key] = value
-    return checked
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, arg) for arg in args)
-    if origin is Literal:  # text that is not an option: the config's own check names them
-        return isinstance(value, str) or value in args
-    if origin is tuple:
-        return isinstance(value, (list, tuple)) and all(_fits(v, args[0]) for v in value)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and not math.isnan(value)
-        )
-    return isinstance(value, hint)
-
-
-def _described(hint: Any) -> str:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_described(arg) for arg in args)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(arg) for arg in args)
-    if origin is tuple:
-        return f"a list of {_described(args[0]).removeprefix('an ').removeprefix('a ')}s"
-    names = {
-        type(None): "None",
-        bool: "true or false",
-        int: "an integer",
-        float: "a number",
-        str: "text",
-    }
-    return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def _check_k(k: object) -> None:

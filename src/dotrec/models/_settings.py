@@ -1,0 +1,89 @@
+"""Model settings: the base of each config dataclass, and type checks of keyword settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from typing import Any, Literal
+
+import numpy as np
+
+
+class ModelConfig:
+    """Base of every model's settings dataclass: conversion to and from a plain dict."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict (JSON- and TOML-ready)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        """Settings from a plain dict; unknown keys are an error that lists the known ones."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} settings {unknown}; known: {sorted(names)}")
+        return cls(**values)
+
+
+def _checked_settings(config_class: type, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with NumPy scalars made plain; a value of the wrong type is a ValueError.
+
+    Checked against the annotations of ``config_class`` before its own range
+    checks run, so that ``epochs="3"`` or ``seed=1.5`` is named as such rather
+    than failing later inside training.
+    """
+    hints = typing.get_type_hints(config_class)
+    checked = {}
+    for key, value in values.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if key in hints and not _fits(value, hints[key]):
+            raise ValueError(
+                f"setting {key} = {value!r} has the wrong type; expected {_described(hints[key])}"
+            )
+        checked[key] = value
+    return checked
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if origin is Literal:  # text that is not an option: the config's own check names them
+        return isinstance(value, str) or value in args
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and all(_fits(v, args[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and not math.isnan(value)
+        )
+    return isinstance(value, hint)
+
+
+def _described(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_described(arg) for arg in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(arg) for arg in args)
+    if origin is tuple:
+        return f"a list of {_described(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    names = {
+        type(None): "None",
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "text",
+    }
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
