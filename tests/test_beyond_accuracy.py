@@ -14,6 +14,7 @@ import scipy.sparse as sp
 import torch
 
 from dotrec import EASE, DataWarning, Interactions, evaluate
+from dotrec import metrics as metrics_module
 from dotrec.evaluation import sampled_metrics
 from dotrec.metrics import average_popularity, gini_index, intra_list_diversity, novelty
 from dotrec.models import Popularity
@@ -111,6 +112,35 @@ def test_diversity_matches_a_loop_in_batches(rng):
             items = [i for i in row if i >= 0]
             gaps = [_distance(features[i], features[j], distance) for i, j in _pairs(items)]
             assert value == pytest.approx(sum(gaps) / len(gaps)), distance
+
+
+def test_diversity_in_row_blocks_matches_a_loop(rng, monkeypatch):
+    # a tiny budget forces one list at a time and 3 Jaccard rows per block,
+    # as a long K (thousands) does on real data
+    monkeypatch.setattr(metrics_module, "_ILD_BUDGET", 3 * 7)
+    features = torch.from_numpy((rng.random((30, 6)) < 0.4).astype(np.float64))
+    features[5] = 0  # an item without features
+    top = torch.from_numpy(rng.integers(0, 30, size=(5, 7)))
+    top[1, 4:] = -1
+    top[3, 0] = 5
+    for distance in ("cosine", "jaccard"):
+        got = intra_list_diversity(top, features, distance)
+        for row, value in zip(top.tolist(), got.tolist(), strict=True):
+            items = [i for i in row if i >= 0]
+            gaps = [_distance(features[i], features[j], distance) for i, j in _pairs(items)]
+            assert value == pytest.approx(sum(gaps) / len(gaps)), distance
+
+
+def test_diversity_memory_does_not_grow_with_k_squared():
+    # 64 lists of 3,000 items: a (B, K, K) float64 product would need 4.6 GB
+    features = torch.eye(19, dtype=torch.float64)[torch.arange(3000) % 19]
+    top = torch.arange(3000).repeat(64, 1)
+    out = intra_list_diversity(top, features)
+    # 19 genres in equal shares (some 157 or 158 items each): pairs that share a genre
+    sizes = torch.bincount(torch.arange(3000) % 19).double()
+    same = (sizes * (sizes - 1) / 2).sum()
+    expected = 1 - same / (3000 * 2999 / 2)
+    torch.testing.assert_close(out, torch.full((64,), float(expected), dtype=torch.float64))
 
 
 def _pairs(items):

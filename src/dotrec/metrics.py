@@ -240,11 +240,16 @@ def intra_list_diversity(
     ``1 - |f_i & f_j| / |f_i | f_j|`` of nonzero features (``"jaccard"``).
     An item with no feature (a zero row) is at distance 1 from every item.
 
+    Memory stays bounded for any K: the cosine sum over pairs comes from each
+    list's vector sum (sum_{i<j} <f_i, f_j> = (|sum f|^2 - sum |f|^2) / 2),
+    in O(K d) per list, and the Jaccard pairs are taken a block of rows at a
+    time.
+
     Args:
         top_items: int64 (B, K) item indices, -1 past a short list.
         item_features: (n_items, d) one row per item, e.g. multi-hot genres.
         distance: which distance.
-        batch_size: lists handled at once (memory grows as B K^2).
+        batch_size: most lists handled at once (fewer when K or d is large).
 
     Returns:
         float64 (B,); NaN for a list of fewer than two items.
@@ -264,27 +269,45 @@ def intra_list_diversity(
         features = torch.nn.functional.normalize(features, dim=1)
     else:
         features = (features != 0).double()
-    out = [
-        _mean_pair_distance(top_items[start : start + batch_size], features, distance)
-        for start in range(0, len(top_items), batch_size)
-    ]
+    k, d = top_items.shape[1], features.shape[1]
+    lists = max(1, min(batch_size, _ILD_BUDGET // max(k * max(d, k), 1)))
+    pair_sums = _cosine_pair_sums if distance == "cosine" else _jaccard_pair_sums
+    out = []
+    for start in range(0, len(top_items), lists):
+        chunk = top_items[start : start + lists]
+        real = chunk >= 0
+        vectors = features[chunk.clamp(min=0)] * real.unsqueeze(2)  # (b, K, d)
+        m = real.sum(1).double()
+        n_pairs = m * (m - 1) / 2
+        total = n_pairs - pair_sums(vectors, real)  # distance = 1 - similarity
+        out.append(torch.where(n_pairs > 0, total / n_pairs.clamp(min=1), torch.nan))
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
-def _mean_pair_distance(top_items, features, distance) -> torch.Tensor:
-    real = top_items >= 0
-    vectors = features[top_items.clamp(min=0)] * real.unsqueeze(2)  # (B, K, d)
-    overlap = vectors @ vectors.transpose(1, 2)  # (B, K, K)
-    if distance == "cosine":
-        similar = overlap
-    else:
-        sizes = vectors.sum(2)
-        union = sizes.unsqueeze(2) + sizes.unsqueeze(1) - overlap
-        similar = torch.where(union > 0, overlap / union.clamp(min=1), torch.zeros_like(union))
+_ILD_BUDGET = 1 << 22
+"""Most float64 values (32 MB) of one intermediate of :func:`intra_list_diversity`."""
 
-    # Each unordered pair of real entries once: the strict upper triangle.
-    pairs = real.unsqueeze(2) & real.unsqueeze(1)
-    pairs &= torch.ones_like(pairs[0]).triu(1)
-    total = torch.where(pairs, 1.0 - similar, torch.zeros_like(similar)).sum((1, 2))
-    n_pairs = pairs.sum((1, 2))
-    return torch.where(n_pairs > 0, total / n_pairs.clamp(min=1), torch.nan)
+
+def _cosine_pair_sums(vectors: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """sum over pairs i < j of <f_i, f_j> per list, from unit (or zero) rows."""
+    squared_sum = vectors.sum(1).square().sum(1)
+    return (squared_sum - vectors.square().sum((1, 2))) / 2
+
+
+def _jaccard_pair_sums(vectors: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """sum over pairs i < j of |f_i & f_j| / |f_i | f_j| per list, a block of rows at a time."""
+    b, k, _ = vectors.shape
+    sizes = vectors.sum(2)
+    columns = torch.arange(k)
+    total = torch.zeros(b, dtype=torch.float64)
+    rows_at_once = max(1, _ILD_BUDGET // max(b * k, 1))
+    for lo in range(0, k, rows_at_once):
+        hi = min(k, lo + rows_at_once)
+        overlap = vectors[:, lo:hi] @ vectors.transpose(1, 2)  # (b, rows, K)
+        union = sizes[:, lo:hi, None] + sizes[:, None, :] - overlap
+        similar = torch.where(union > 0, overlap / union.clamp(min=1), 0.0)
+        # each unordered pair of real entries once: column after row
+        pairs = real[:, lo:hi, None] & real[:, None, :]
+        pairs &= columns[None, :] > torch.arange(lo, hi)[:, None]
+        total += torch.where(pairs, similar, 0.0).sum((1, 2))
+    return total
