@@ -128,3 +128,15 @@ def test_explain_command(tmp_path, data, capsys):
     assert "--fallback" not in err  # explain has no such option
     assert main(["explain", str(tmp_path / "none"), "--user", "u0", "--item", "i9"]) == 2
     assert "no such model folder" in capsys.readouterr().err
+
+
+def test_popularity_lists_no_closest_items(tmp_path, data, capsys):
+    # popularity has no item similarity: a "closest" list would be all ties (1.000)
+    model = MODELS["popularity"]().fit(data)
+    assert explain(model, "u0", "i9").nearest_history == []
+    folder = tmp_path / "pop"
+    model.save(folder)
+    assert main(["explain", str(folder), "--user", "u0", "--item", "i9"]) == 0
+    out = capsys.readouterr().out
+    assert "closest training items: none (the popularity model knows no similarity)" in out
+    assert "cosine of item vectors" not in out

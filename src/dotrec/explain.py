@@ -46,7 +46,8 @@ class Explanation:
     nearest_history: list[tuple[str, float]]
     """The user's training items closest to the item, closest first:
     (item_id, cosine similarity of the model's item vectors, as
-    ``similar_items`` measures it); the item itself is left out."""
+    ``similar_items`` measures it); the item itself is left out. Empty for a
+    model without item similarity (popularity)."""
     in_history: bool
     """True when the item is one of the user's training items, which
     ``recommend`` leaves out by default."""
@@ -134,7 +135,7 @@ def _rank(model: Recommender, user_idx: int, item_idx: int, history: np.ndarray)
 
 def _nearest(model: Recommender, item_idx: int, history: np.ndarray, n: int):
     others = history[history != item_idx]
-    if n < 1 or len(others) == 0:
+    if n < 1 or len(others) == 0 or not model.item_similarity:
         return []
     with torch.no_grad():
         vectors = torch.nn.functional.normalize(model._item_vectors().float(), dim=1)

@@ -37,16 +37,17 @@ def add_parser(commands) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     if args.nearest < 0:
         raise ValueError(f"--nearest must be non-negative, got {args.nearest}")
-    why = explain(load_model(args.model), args.user, args.item, args.nearest)
+    model = load_model(args.model)
+    why = explain(model, args.user, args.item, args.nearest)
     if args.json:
         echo(json.dumps(why.to_dict(), indent=2))
     else:
-        for line in _lines(why):
+        for line in _lines(why, no_similarity=args.nearest > 0 and not model.item_similarity):
             echo(line)
     return 0
 
 
-def _lines(why: Explanation) -> list[str]:
+def _lines(why: Explanation, no_similarity: bool = False) -> list[str]:
     lines = [
         f"user {why.user_id}, item {why.item_id} ({why.model} model)",
         f"score: {why.score:.6g}  ({why.score_kind})",
@@ -74,6 +75,8 @@ def _lines(why: Explanation) -> list[str]:
             f"rank: {why.rank} of the {why.candidates} items recommend ranks for this user "
             "(training items left out)"
         )
+    if no_similarity:
+        lines.append(f"closest training items: none (the {why.model} model knows no similarity)")
     if why.nearest_history:
         lines.append("training items of the user closest to it (cosine of item vectors):")
         lines.extend(f"  {item}  {cosine:.3f}" for item, cosine in why.nearest_history)

@@ -64,6 +64,9 @@ class Recommender(IndexedSearch, ABC):
     dot_product: ClassVar[bool] = False
     """True when every score is ``<query vector, item vector>`` (biases folded
     in)."""
+    item_similarity: ClassVar[bool] = True
+    """False when the model has no notion of items being alike (popularity):
+    ``explain`` then lists no "closest" training items."""
 
     def __init__(self, **config: Any):
         """Settings as keywords of ``config_class``; unset ones take their defaults.

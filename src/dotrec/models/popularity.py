@@ -53,6 +53,8 @@ class Popularity(Recommender):
     def _score_folded(self, query: int) -> torch.Tensor:
         return self._counts.unsqueeze(0).expand(query, -1)
 
+    item_similarity = False
+
     def _item_vectors(self) -> torch.Tensor:
         return self._counts.unsqueeze(1)
 
