@@ -1,5 +1,7 @@
 """GF-CF against a dense computation of its two filters, written out from the paper."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -93,6 +95,12 @@ def test_rank_is_capped_by_the_matrix():
     with pytest.warns(UserWarning, match="9 singular vectors"):
         model = GFCF(n_components=500, device="cpu").fit(_data())
     assert model.components.shape == (9, 9)
+    # "auto" (here round(2.5 sqrt(9)) = 8 of 9: no cap) is never warned about, capped or not
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        auto = GFCF(device="cpu").fit(_data())
+        tiny = GFCF(device="cpu").fit(Interactions.from_ids(["a", "b"], ["x", "y"]))
+    assert auto.components.shape[1] == 8 and tiny.components.shape[1] == 2
 
 
 def test_bad_settings_name_the_field():

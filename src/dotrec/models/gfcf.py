@@ -139,7 +139,7 @@ class GFCF(Recommender):
         if wanted == "auto":
             wanted = auto_components(filters.normalized.shape[1])
         rank = min(int(wanted), *filters.normalized.shape)
-        if rank < int(wanted):
+        if rank < int(wanted) and cfg.n_components != "auto":  # "auto" caps itself quietly
             warnings.warn(
                 f"n_components={wanted} exceeds the smaller side of the training matrix; "
                 f"{rank} singular vectors are kept",
