@@ -637,19 +637,22 @@ def test_case_13_user_saw_every_item(cases_dir):
 
 # Every model that trains against sampled negatives (the case says: run each).
 SAMPLED_NEGATIVES_13 = {
-    "bpr": {},
-    "mf-softmax": {"loss": "softmax"},
-    "mf-popularity-sampler": {"sampler": "popularity"},
-    "lightgcn": {},
-    "two-tower": {"loss": "bce"},
+    "bpr": ("bpr", {}),
+    "mf-softmax": ("mf", {"loss": "softmax"}),
+    "mf-popularity-sampler": ("mf", {"sampler": "popularity"}),
+    "mf-in-batch-sampler": ("mf", {"sampler": "in-batch"}),
+    "mf-hard-sampler": ("mf", {"sampler": "hard", "n_negatives": 2, "hard_pool": 4}),
+    "lightgcn": ("lightgcn", {}),
+    "two-tower": ("two-tower", {"loss": "bce"}),
+    "two-tower-softmax": ("two-tower", {"loss": "softmax"}),
 }
 
 
 @pytest.mark.parametrize("variant", sorted(SAMPLED_NEGATIVES_13))
 def test_case_13_every_sampled_negative_model(cases_dir, variant):
     data = dotrec.read_interactions(cases_dir / "13-user-saw-every-item" / "input.csv")
-    name = variant.split("-")[0] if variant.startswith("mf") else variant
-    settings = {"epochs": 5, "device": "cpu", "num_threads": 1, **SAMPLED_NEGATIVES_13[variant]}
+    name, extra = SAMPLED_NEGATIVES_13[variant]
+    settings = {"epochs": 5, "device": "cpu", "num_threads": 1, **extra}
     started = time.perf_counter()
     with pytest.warns(DataWarning) as caught:
         model = dotrec.MODELS[name](**settings).fit(data)

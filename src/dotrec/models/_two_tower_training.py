@@ -65,8 +65,13 @@ class _Step:
             self.all_users = torch.cat([self.all_users, no_id])
             self.all_user_x = torch.cat([user_x, user_x])
         self.sampler = UniformSampler(seen, device) if cfg.loss == "bce" else None
-        if self.sampler is not None:
-            warn_users_without_negatives(self.sampler, model.users.ids, stacklevel=6)
+        # with in-batch softmax, a user who has every item has no negative in any batch
+        warn_users_without_negatives(
+            seen if self.sampler is None else self.sampler,
+            model.users.ids,
+            stacklevel=6,
+            pointwise=self.sampler is not None,
+        )
 
     def epoch(self, epoch: int, user_idx: torch.Tensor, item_idx: torch.Tensor) -> float:
         model, cfg = self.model, self.cfg

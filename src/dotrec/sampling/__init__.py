@@ -19,6 +19,7 @@ import warnings
 from typing import Protocol
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from dotrec.sampling._batch import HardNegativeSampler, InBatchSampler
@@ -69,7 +70,10 @@ class NegativeSampler(Protocol):
 
 
 def warn_users_without_negatives(
-    sampler: NegativeSampler, user_ids: np.ndarray, stacklevel: int = 4, pointwise: bool = True
+    sampler: NegativeSampler | sp.sparray,
+    user_ids: np.ndarray,
+    stacklevel: int = 4,
+    pointwise: bool = True,
 ) -> bool:
     """Warn, naming them, about users who interacted with every item; True when there are any.
 
@@ -79,14 +83,20 @@ def warn_users_without_negatives(
     says which, rather than leaving it silent.
 
     Args:
-        sampler: the sampler training will draw from.
+        sampler: the sampler training will draw from, or the (users, items)
+            matrix of known positives where negatives come from elsewhere
+            (in-batch softmax).
         user_ids: raw user IDs by index (``Interactions.users.ids``).
         stacklevel: as for :func:`warnings.warn`; the default points at the
             caller of ``fit`` when a model's ``_fit`` calls this.
     """
     from dotrec.exceptions import DataWarning
 
-    saturated = sampler.users_without_negatives()
+    if sp.issparse(sampler):
+        counts = np.diff(sp.csr_array(sampler).indptr)
+        saturated = np.flatnonzero(counts >= sampler.shape[1])
+    else:
+        saturated = sampler.users_without_negatives()
     if len(saturated):
         names = ", ".join(repr(u) for u in user_ids[saturated[:10]])
         more = f" and {len(saturated) - 10} more" if len(saturated) > 10 else ""
