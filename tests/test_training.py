@@ -150,3 +150,14 @@ def test_thread_count_nested_blocks_restore_each_level():
             assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 3
     assert torch.get_num_threads() == outside
+
+
+def test_step_batch_size_by_hand():
+    from dotrec.training import step_batch_size
+
+    assert step_batch_size(16384, 24) == 6  # 24 rows: 4 steps of 6
+    assert step_batch_size(16384, 25) == 7  # ceil(25 / 4): 4 steps, the last of 4 rows
+    assert step_batch_size(16384, 80_000) == 16384  # 5 full steps already
+    assert step_batch_size(16384, 4 * 16384) == 16384
+    assert step_batch_size(16384, 3) == 1
+    assert step_batch_size(8, 0) == 1

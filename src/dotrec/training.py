@@ -173,6 +173,22 @@ def epoch_loop(
     return losses
 
 
+MIN_STEPS_PER_EPOCH = 4
+"""Fewest optimizer steps an epoch takes (see :func:`step_batch_size`)."""
+
+
+def step_batch_size(batch_size: int, n_rows: int) -> int:
+    """Rows per step: ``batch_size``, smaller on data too small for a few steps per epoch.
+
+    With the large default batches of the embedding models, a few dozen
+    rows would otherwise make one step per epoch, and the default epochs too
+    few updates to learn even two clean clusters. At least
+    :data:`MIN_STEPS_PER_EPOCH` steps are taken; data of more than that many
+    full batches is not affected.
+    """
+    return max(1, min(batch_size, math.ceil(n_rows / MIN_STEPS_PER_EPOCH)))
+
+
 def parse_metric(name: str) -> tuple[str, int]:
     """``"ndcg@10"`` as ``("ndcg", 10)``, checked against :data:`dotrec.metrics.METRICS`.
 

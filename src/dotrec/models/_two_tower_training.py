@@ -11,7 +11,7 @@ from dotrec import losses
 from dotrec.models._mf_module import PairLogits
 from dotrec.models._towers import Tower
 from dotrec.sampling import UniformSampler, warn_users_without_negatives
-from dotrec.training import check_finite_parameters
+from dotrec.training import check_finite_parameters, step_batch_size
 
 if TYPE_CHECKING:
     from dotrec.models.two_tower import TwoTower
@@ -79,8 +79,9 @@ class _Step:
         model.item_tower.train()
         order = torch.randperm(len(user_idx), generator=self.generator, device=user_idx.device)
         total = torch.zeros((), dtype=torch.float64, device=user_idx.device)
-        for start in range(0, len(order), cfg.batch_size):
-            batch = order[start : start + cfg.batch_size]
+        batch_size = step_batch_size(cfg.batch_size, len(order))
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
             loss = self.step(user_idx.index_select(0, batch), item_idx.index_select(0, batch))
             total += loss * len(batch)  # summed on the device: no sync per step
         check_finite_parameters({f"tower.{i}": p for i, p in enumerate(self.params)}, epoch, cfg.lr)

@@ -24,6 +24,7 @@ from dotrec.training import (
     epoch_loop,
     resolve_device,
     seeded_generators,
+    step_batch_size,
     thread_count,
 )
 
@@ -236,11 +237,13 @@ class LightGCN(Recommender):
         saturated = warn_users_without_negatives(sampler, self.users.ids, pointwise=False)
         optimizer = torch.optim.Adam([ego], lr=cfg.lr)
 
+        batch_size = step_batch_size(cfg.batch_size, len(user_idx))
+
         def run_epoch(epoch: int) -> float:
             order = torch.randperm(len(user_idx), generator=generator, device=device)
             total = torch.zeros((), dtype=torch.float64, device=device)
-            for start in range(0, len(order), cfg.batch_size):
-                batch = order[start : start + cfg.batch_size]
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
                 users, items = user_idx[batch], item_idx[batch]
                 negatives = sampler.sample(users, cfg.n_negatives, generator)
                 loss = self._step(

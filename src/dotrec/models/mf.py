@@ -38,6 +38,7 @@ from dotrec.training import (
     parse_metric,
     resolve_device,
     seeded_generators,
+    step_batch_size,
     thread_count,
 )
 
@@ -257,11 +258,13 @@ class MatrixFactorization(Recommender):
             self.module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
 
+        batch_size = step_batch_size(cfg.batch_size, len(user_idx))
+
         def run_epoch(epoch: int) -> float:
             order = torch.randperm(len(user_idx), generator=generator, device=device)
             total = torch.zeros((), dtype=torch.float64, device=device)
-            for start in range(0, len(order), cfg.batch_size):
-                batch = order[start : start + cfg.batch_size]
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
                 users, items = user_idx.index_select(0, batch), item_idx.index_select(0, batch)
                 loss, penalty = self._step(
                     users, items, target.index_select(0, batch), sampler, generator, masked
