@@ -218,6 +218,28 @@ def test_bad_input_exits_2(log_csv, model_dir, tmp_path, capsys):
     assert "timestamp" in line
 
 
+def test_a_setting_out_of_range_exits_2_naming_it(split_dir, tmp_path, capsys):
+    # a negative L2 penalty once trained a useless model without a word
+    train, out = str(split_dir / "train.csv"), str(tmp_path / "m")
+    line = _one_line_error(capsys, ["train", train, "--out", out, "--l2", "-1", *TRAIN_ARGS])
+    assert "l2 must be non-negative, got -1.0" in line
+    line = _one_line_error(capsys, ["train", train, "--out", out, "--set", "init_std=-1"])
+    assert "init_std must be positive, got -1" in line
+    assert not (tmp_path / "m").exists()
+
+
+def test_threads_sets_the_fit_of_ease_and_is_refused_by_itemknn(split_dir, tmp_path, capsys):
+    train, out = str(split_dir / "train.csv"), tmp_path / "ease"
+    assert main(["train", train, "--out", str(out), "--model", "ease", "--threads", "1"]) == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["config"]["num_threads"] == 1 and meta["fit"]["num_threads"] == 1
+    assert "num_threads = 1" in (out / "run.toml").read_text()
+    argv = ["train", train, "--out", str(tmp_path / "knn"), "--model", "itemknn", "--threads", "2"]
+    line = _one_line_error(capsys, argv)
+    assert "--threads does not apply to the itemknn model" in line
+    assert "num_threads" not in line
+
+
 def test_quickstart_offline_falls_back_to_synthetic(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "data"
     empty.mkdir()

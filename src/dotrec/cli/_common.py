@@ -17,6 +17,7 @@ __all__ = [
     "load_data",
     "load_titles",
     "parse_settings",
+    "refuse_unused_flags",
     "echo",
     "warn",
 ]
@@ -106,6 +107,30 @@ def parse_settings(items: list[str]) -> dict:
         except json.JSONDecodeError:
             settings[key.strip()] = value
     return settings
+
+
+_NOT_APPLICABLE = {
+    "num_threads": "it has no thread setting, as its fit does not run on Torch threads",
+    "device": "it has no device setting, as it runs on the CPU",
+}
+"""Why a model may lack the setting behind a flag, by setting name."""
+
+
+def refuse_unused_flags(model: str, config_class: type, flags: dict[str, str]) -> None:
+    """Raise ValueError naming the first flag whose setting the model does not have.
+
+    Args:
+        model: the model name, for the message.
+        config_class: the model's settings dataclass.
+        flags: the flag typed (``"--threads"``) by setting name (``"num_threads"``),
+            for the flags given on the command line.
+    """
+    names = {f.name for f in dataclasses.fields(config_class)}
+    known = f"its settings are {', '.join(sorted(names)) or 'none'}"
+    for name, flag in flags.items():
+        if name not in names:
+            why = _NOT_APPLICABLE.get(name, known)
+            raise ValueError(f"{flag} does not apply to the {model} model: {why}")
 
 
 def load_titles(path: str | None) -> dict[str, str]:

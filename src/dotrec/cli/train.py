@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from dotrec.artifact import save_model
-from dotrec.cli._common import add_data_options, data_config, echo, parse_settings, warn
+from dotrec.cli._common import (
+    add_data_options,
+    data_config,
+    echo,
+    parse_settings,
+    refuse_unused_flags,
+    warn,
+)
 from dotrec.config import DataConfig, ModelConfig, RunConfig
 from dotrec.models import MODELS, MFConfig
 
@@ -62,8 +69,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
         "--threads",
         dest="num_threads",
         type=int,
-        help="Torch CPU threads (mf and bpr default: 1; others: Torch's). A seed reproduces a "
-        "model exactly for one thread count; another count may change the last bits",
+        help="Torch CPU threads during fit (mf, bpr and two-tower default: 1; als, ease, "
+        "gf-cf and lightgcn: Torch's; itemknn and popularity have none). A seed reproduces "
+        "a model exactly for one thread count; another count may change the last bits",
     )
     hyper.add_argument(
         "--set",
@@ -81,9 +89,10 @@ def add_parser(commands) -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace, model: str, config_class: type) -> dict:
     """The model settings given as flags and with --set."""
     names = {f.name for f in dataclasses.fields(config_class)}
-    given = {name: getattr(args, name, None) for _, name, _, _ in _FLAGS}
-    given.update(device=args.device, num_threads=args.num_threads)
-    given = {k: v for k, v in given.items() if v is not None}
+    flags = {name: flag for flag, name, _, _ in _FLAGS}
+    flags.update(device="--device", num_threads="--threads")
+    given = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
+    refuse_unused_flags(model, config_class, {name: flags[name] for name in given})
     given.update(parse_settings(args.extra))
     unknown = sorted(set(given) - names)
     if unknown:

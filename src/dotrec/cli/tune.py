@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dotrec.cli._common import add_data_options, data_config, echo, parse_settings, warn
+from dotrec.cli._common import (
+    add_data_options,
+    data_config,
+    echo,
+    parse_settings,
+    refuse_unused_flags,
+    warn,
+)
 from dotrec.config import DataConfig
 from dotrec.models import MODELS
 from dotrec.tuning import SEARCH_SPACES, tune
@@ -62,10 +69,13 @@ def add_parser(commands) -> argparse.ArgumentParser:
 def _fixed(args: argparse.Namespace) -> dict:
     fixed = {"device": args.device, "num_threads": args.num_threads}
     fixed = {k: v for k, v in fixed.items() if v is not None}
+    flags = {"device": "--device", "num_threads": "--threads"}
+    refuse_unused_flags(args.model, MODELS[args.model].config_class, {k: flags[k] for k in fixed})
     return {**fixed, **parse_settings(args.extra)}
 
 
 def run(args: argparse.Namespace) -> int:
+    fixed = _fixed(args)  # settings checked before reading data
     data_spec = data_config(args, DataConfig.from_spec(args.data))
     data = data_spec.load().interactions
     echo(
@@ -88,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         seed=args.seed,
         validation_fraction=args.validation_fraction,
-        fixed=_fixed(args),
+        fixed=fixed,
         callback=progress,
     )
     echo(result.table())

@@ -1,14 +1,19 @@
-"""Model settings: the base of each config dataclass, and type checks of keyword settings."""
+"""Model settings: the base of each config dataclass, and checks of types and ranges."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from typing import Any, Literal
 
 import numpy as np
+
+SEED_MAX = 2**63 - 1
+"""The largest seed: the TOML of run.toml allows 64-bit signed integers (Torch's
+generators would take up to 2**64 - 1)."""
 
 
 class ModelConfig:
@@ -26,6 +31,63 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown {cls.__name__} settings {unknown}; known: {sorted(names)}")
         return cls(**values)
+
+
+def check_range(
+    config: Any,
+    *names: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    or_none: bool = False,
+) -> None:
+    """Raise ValueError unless each named setting of ``config`` lies in a range.
+
+    The range runs from ``low`` to ``high``, both included unless
+    ``low_open`` or ``high_open`` (an end left as None is unbounded). NaN and
+    infinite values never pass; None passes when ``or_none``. The message
+    names the setting, the value seen and the range::
+
+        lr must be positive, got -1
+
+    Raises:
+        ValueError: the first setting out of its range.
+    """
+    for name in names:
+        value = getattr(config, name)
+        if value is None and or_none:
+            continue
+        if _within(value, low, high, low_open, high_open):
+            continue
+        text = _range_text(low, high, low_open, high_open)
+        if high is None and isinstance(value, float) and not math.isfinite(value):
+            text += " and finite"
+        if or_none:
+            text += " or None"
+        raise ValueError(f"{name} must be {text}, got {value!r}")
+
+
+def _within(value: Any, low, high, low_open: bool, high_open: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    if not math.isfinite(value):
+        return False
+    if low is not None and (value <= low if low_open else value < low):
+        return False
+    return high is None or (value < high if high_open else value <= high)
+
+
+def _range_text(low, high, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        if not (low_open or high_open):
+            return f"between {low} and {high}"
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        if low == 0:
+            return "positive" if low_open else "non-negative"
+        return f"greater than {low}" if low_open else f"at least {low}"
+    return f"less than {high}" if high_open else f"at most {high}"
 
 
 def _checked_settings(config_class: type, values: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +19,7 @@ import torch
 from dotrec.artifact import register
 from dotrec.data import Interactions
 from dotrec.models._foldin import als_user_factors
+from dotrec.models._settings import SEED_MAX, check_range
 from dotrec.models.base import ModelConfig, Recommender
 from dotrec.training import check_finite_parameters, epoch_loop, resolve_device, thread_count
 
@@ -66,17 +68,15 @@ class ALSConfig(ModelConfig):
     Torch's setting (``torch.get_num_threads()``)."""
 
     def __post_init__(self) -> None:
-        for name in ("factors", "iterations", "cg_steps"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        if self.regularization < 0:
-            raise ValueError(f"regularization must be non-negative, got {self.regularization!r}")
-        if not 0 <= self.regularization_exponent <= 4:
-            raise ValueError(
-                "regularization_exponent must be between 0 and 4, "
-                f"got {self.regularization_exponent!r}"
-            )
-        if self.alpha != "auto" and (isinstance(self.alpha, str) or self.alpha < 0):
+        check_range(self, "factors", "iterations", "cg_steps", low=1)
+        check_range(self, "num_threads", low=1, or_none=True)
+        check_range(self, "regularization", low=0)
+        check_range(self, "regularization_exponent", low=0, high=4)
+        check_range(self, "init_std", low=0, low_open=True)
+        check_range(self, "seed", low=0, high=SEED_MAX)
+        if self.alpha != "auto" and not (
+            isinstance(self.alpha, (int, float)) and 0 <= self.alpha < math.inf
+        ):
             raise ValueError(f"alpha must be 'auto' or a non-negative number, got {self.alpha!r}")
 
 

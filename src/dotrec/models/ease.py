@@ -11,9 +11,10 @@ import torch
 from dotrec.artifact import register
 from dotrec.data import Interactions
 from dotrec.exceptions import DotrecError
+from dotrec.models._settings import check_range
 from dotrec.models.base import ModelConfig, Recommender, _history_parts
 from dotrec.topk import rows_mask
-from dotrec.training import resolve_device
+from dotrec.training import resolve_device, thread_count
 
 __all__ = ["EASE", "EASEConfig"]
 
@@ -29,10 +30,14 @@ class EASEConfig(ModelConfig):
     memory available now."""
     device: str = "auto"
     """``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``."""
+    num_threads: int | None = None
+    """Torch CPU threads for the Gram matrix and its inverse during fit; None
+    keeps Torch's setting."""
 
     def __post_init__(self) -> None:
-        if self.regularization <= 0:
-            raise ValueError(f"regularization must be positive, got {self.regularization!r}")
+        check_range(self, "regularization", low=0, low_open=True)
+        check_range(self, "max_memory_gb", low=0, low_open=True, or_none=True)
+        check_range(self, "num_threads", low=1, or_none=True)
 
 
 def available_memory_gb() -> float:
@@ -89,14 +94,17 @@ class EASE(Recommender):
                 "drop rare items first, or raise max_memory_gb if more memory is free."
             )
         start = time.perf_counter()
-        x = torch.from_numpy(self.seen.toarray()).to(self.device, torch.float64)
-        gram = x.T @ x
-        gram.diagonal().add_(self.config.regularization)
-        precision = torch.linalg.inv(gram)
-        weights = precision / (-precision.diagonal()).unsqueeze(0)
-        weights.diagonal().zero_()
+        with thread_count(self.config.num_threads) as threads:
+            x = torch.from_numpy(self.seen.toarray()).to(self.device, torch.float64)
+            gram = x.T @ x
+            gram.diagonal().add_(self.config.regularization)
+            precision = torch.linalg.inv(gram)
+            weights = precision / (-precision.diagonal()).unsqueeze(0)
+            weights.diagonal().zero_()
         self.weights = weights.float()
-        self.fit_info.update(seconds=time.perf_counter() - start, device=str(self.device))
+        self.fit_info.update(
+            seconds=time.perf_counter() - start, device=str(self.device), num_threads=threads
+        )
 
     def _score_users(self, user_idx: torch.Tensor) -> torch.Tensor:
         rows = rows_mask(self.seen, user_idx.cpu().numpy(), self.device)

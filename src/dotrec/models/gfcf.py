@@ -14,10 +14,11 @@ import torch
 
 from dotrec.artifact import register
 from dotrec.data import Interactions
+from dotrec.models._settings import SEED_MAX, check_range
 from dotrec.models.base import ModelConfig, Recommender, _history_parts
 from dotrec.models.lightgcn import _inverse_sqrt, _to_torch
 from dotrec.topk import rows_mask
-from dotrec.training import resolve_device
+from dotrec.training import resolve_device, thread_count
 
 __all__ = ["GFCF", "GFCFConfig"]
 
@@ -63,6 +64,9 @@ class GFCFConfig(ModelConfig):
     """Seed of the randomized SVD's starting directions."""
     device: str = "auto"
     """``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``."""
+    num_threads: int | None = None
+    """Torch CPU threads for the randomized SVD during fit; None keeps Torch's
+    setting."""
 
     def __post_init__(self) -> None:
         if self.n_components != "auto" and (
@@ -71,18 +75,12 @@ class GFCFConfig(ModelConfig):
             raise ValueError(
                 f"n_components must be 'auto' or at least 1, got {self.n_components!r}"
             )
-        if int(self.power_iterations) < 1:
-            raise ValueError(f"power_iterations must be at least 1, got {self.power_iterations!r}")
-        if self.oversample < 0:
-            raise ValueError(f"oversample must be non-negative, got {self.oversample!r}")
-        for name in ("alpha", "sharpen"):
-            value = getattr(self, name)
-            if not 0 <= value <= 100:  # also refuses NaN; larger weights swamp the scores
-                raise ValueError(f"{name} must lie in [0, 100], got {value!r}")
-        if not -1.0 <= self.popularity_exponent <= 1.0:
-            raise ValueError(
-                f"popularity_exponent must lie in [-1, 1], got {self.popularity_exponent!r}"
-            )
+        check_range(self, "power_iterations", low=1)
+        check_range(self, "num_threads", low=1, or_none=True)
+        check_range(self, "oversample", low=0)
+        check_range(self, "alpha", "sharpen", low=0, high=100)  # more swamps the scores
+        check_range(self, "popularity_exponent", low=-1, high=1)
+        check_range(self, "seed", low=0, high=SEED_MAX)
 
 
 @register
@@ -147,7 +145,7 @@ class GFCF(Recommender):
             )
         width = min(rank + cfg.oversample, *filters.normalized.shape)
         # svd_lowrank draws its random directions from the global generator.
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), thread_count(cfg.num_threads) as threads:
             torch.manual_seed(cfg.seed)
             _, values, vectors = torch.svd_lowrank(
                 filters.sparse.to_sparse_coo(), q=width, niter=cfg.power_iterations
@@ -156,6 +154,7 @@ class GFCF(Recommender):
         self.fit_info.update(
             seconds=time.perf_counter() - start,
             device=str(self.device),
+            num_threads=threads,
             n_components=rank,
             smallest_singular_value=float(values[rank - 1]),
         )

@@ -11,6 +11,7 @@ import torch
 
 from dotrec.artifact import register
 from dotrec.data import Interactions
+from dotrec.models._settings import check_range
 from dotrec.models.base import ModelConfig, Recommender, _history_parts
 
 __all__ = ["ItemKNN", "ItemKNNConfig"]
@@ -28,10 +29,8 @@ class ItemKNNConfig(ModelConfig):
     """Items whose similarities are computed at once (memory: n_items x block)."""
 
     def __post_init__(self) -> None:
-        if self.neighbors < 1:
-            raise ValueError(f"neighbors must be at least 1, got {self.neighbors!r}")
-        if self.shrinkage < 0:
-            raise ValueError(f"shrinkage must be non-negative, got {self.shrinkage!r}")
+        check_range(self, "neighbors", "block_size", low=1)
+        check_range(self, "shrinkage", low=0)
 
 
 @register

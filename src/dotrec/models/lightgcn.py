@@ -16,6 +16,7 @@ from dotrec.data import Interactions
 from dotrec.losses import bpr
 from dotrec.models._foldin import mean_item_vectors, propagated_user_vectors
 from dotrec.models._mf_module import PairLogits
+from dotrec.models._settings import SEED_MAX, check_range
 from dotrec.models.base import ModelConfig, Recommender
 from dotrec.sampling import UniformSampler, warn_users_without_negatives
 from dotrec.training import (
@@ -76,15 +77,11 @@ class LightGCNConfig(ModelConfig):
     identical models for the same thread count."""
 
     def __post_init__(self) -> None:
-        for name in ("embedding_dim", "epochs", "batch_size", "n_negatives"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        if self.n_layers < 0:
-            raise ValueError(f"n_layers must be non-negative, got {self.n_layers!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if self.l2 < 0:
-            raise ValueError(f"l2 must be non-negative, got {self.l2!r}")
+        check_range(self, "embedding_dim", "epochs", "batch_size", "n_negatives", low=1)
+        check_range(self, "num_threads", low=1, or_none=True)
+        check_range(self, "n_layers", "l2", low=0)
+        check_range(self, "lr", "init_std", low=0, low_open=True)
+        check_range(self, "seed", low=0, high=SEED_MAX)
 
 
 def normalized_adjacency(user_items: sp.csr_array | sp.csr_matrix) -> sp.csr_array:

@@ -19,6 +19,7 @@ from dotrec.exceptions import DataWarning, DotrecError
 from dotrec.metrics import METRICS
 from dotrec.models._foldin import solve_user_vectors
 from dotrec.models._mf_module import MFModule, PairLogits, WeightedSquaredNorm
+from dotrec.models._settings import SEED_MAX, check_range
 from dotrec.models.base import ModelConfig, Recommender
 from dotrec.ranking import overlap_mask, rank_users, to_model_space
 from dotrec.sampling import (
@@ -127,25 +128,25 @@ class MFConfig(ModelConfig):
     """Epochs between evaluations on the validation data."""
 
     def __post_init__(self) -> None:
-        for name in ("embedding_dim", "epochs", "batch_size", "hard_pool", "eval_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        if self.n_negatives < 0:
-            raise ValueError(f"n_negatives must be non-negative, got {self.n_negatives!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        check_range(self, "embedding_dim", "epochs", "batch_size", "hard_pool", "eval_every", low=1)
+        check_range(self, "patience", "num_threads", low=1, or_none=True)
+        check_range(self, "n_negatives", low=0)
+        check_range(self, "lr", "init_std", low=0, low_open=True)
+        check_range(self, "l2", "weight_decay", "popularity_alpha", low=0)
+        check_range(self, "seed", low=0, high=SEED_MAX)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {self.loss!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {self.sampler!r}")
-        if not (math.isfinite(self.popularity_alpha) and self.popularity_alpha >= 0):
-            raise ValueError(f"popularity_alpha must be >= 0, got {self.popularity_alpha!r}")
+        if self.loss in ("bpr", "softmax") and self.n_negatives < 1:
+            raise ValueError(
+                f"loss={self.loss!r} ranks each positive above sampled negatives, so it needs "
+                f"n_negatives >= 1, got {self.n_negatives!r} (command line: --n-negatives)."
+            )
         if self.sampler == "hard" and self.hard_pool < self.n_negatives:
             raise ValueError(
                 f"hard_pool ({self.hard_pool}) must be at least n_negatives ({self.n_negatives})"
             )
-        if self.patience is not None and int(self.patience) < 1:
-            raise ValueError(f"patience must be at least 1 or None, got {self.patience!r}")
         parse_metric(self.early_stopping_metric)
 
 
@@ -318,12 +319,7 @@ class MatrixFactorization(Recommender):
                 )
             target = data.positive.astype(np.float32)
             rows = np.ones(len(data), dtype=bool)
-        else:
-            if cfg.n_negatives < 1:
-                raise ValueError(
-                    f"loss={cfg.loss!r} ranks each positive above sampled negatives, so it needs "
-                    "n_negatives >= 1 (command line: --n-negatives)."
-                )
+        else:  # BPR and softmax: the config ensures n_negatives >= 1
             rows = data.positive
             target = np.ones(int(rows.sum()), dtype=np.float32)
         return (

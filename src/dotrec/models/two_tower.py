@@ -16,6 +16,7 @@ import torch
 from dotrec.artifact import register
 from dotrec.data import Dataset, FeatureEncoder, Interactions, Vocabulary, ids_to_text
 from dotrec.models._foldin import mean_item_vectors
+from dotrec.models._settings import SEED_MAX, check_range
 from dotrec.models._towers import Tower, _reset
 from dotrec.models._two_tower_training import _pair_logits as _pair_logits
 from dotrec.models._two_tower_training import _Step
@@ -105,17 +106,17 @@ class TwoTowerConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         self.hidden = tuple(int(width) for width in self.hidden)  # JSON gives a list
-        for name in ("embedding_dim", "id_dim", "epochs", "batch_size", "n_negatives"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        names = ("embedding_dim", "id_dim", "epochs", "batch_size", "n_negatives", "max_categories")
+        check_range(self, *names, low=1)
+        check_range(self, "num_threads", low=1, or_none=True)
         if any(width < 1 for width in self.hidden):
             raise ValueError(f"hidden widths must be at least 1, got {self.hidden!r}")
         if self.loss not in ("softmax", "bce"):
             raise ValueError(f"loss must be 'softmax' or 'bce', got {self.loss!r}")
-        if not self.lr > 0 or not self.temperature > 0:
-            raise ValueError("lr and temperature must be positive")
-        if not 0 <= self.id_dropout < 1:
-            raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout!r}")
+        check_range(self, "lr", "temperature", "init_std", low=0, low_open=True)
+        check_range(self, "l2", "weight_decay", low=0)
+        check_range(self, "id_dropout", low=0, high=1, high_open=True)
+        check_range(self, "seed", low=0, high=SEED_MAX)
 
 
 @register
