@@ -65,7 +65,8 @@ class LightGCNConfig(ModelConfig):
     interacted with; the BPR loss is averaged over them."""
     batch_size: int = 16384
     """Positives per step. Each step propagates over the whole graph, so
-    larger batches mean fewer, cheaper-per-row steps."""
+    larger batches mean fewer, cheaper-per-row steps.
+    On data of fewer than 4 batches it shrinks so that an epoch takes 4 steps."""
     init_std: float = 0.1
     """Standard deviation of the normal initialisation of the ego vectors."""
     seed: int = 0

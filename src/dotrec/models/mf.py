@@ -80,7 +80,8 @@ class MFConfig(ModelConfig):
     the user has not interacted with (not used by ``loss="mse"``)."""
     batch_size: int = 16384
     """Training rows per step (each with its ``n_negatives``). Larger batches
-    mean fewer, cheaper-per-row steps on the CPU."""
+    mean fewer, cheaper-per-row steps on the CPU.
+    On data of fewer than 4 batches it shrinks so that an epoch takes 4 steps."""
     init_std: float = 0.1
     """Standard deviation of the normal initialisation of the embeddings."""
     seed: int = 0

@@ -83,7 +83,8 @@ class TwoTowerConfig(ModelConfig):
     so the softmax's time and memory grow with it times the batch's distinct
     items. A step runs each tower over every user and item (or the batch's
     own, when there are more), so a large batch means fewer steps at about
-    the same cost each."""
+    the same cost each. On data of fewer than 4 batches it shrinks so that an
+    epoch takes 4 steps."""
     id_dropout: float = 0.1
     """On a side with features, the chance that a training row's ID embedding
     is replaced by the "no ID" embedding that new users and items get, so the
