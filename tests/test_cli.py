@@ -233,6 +233,49 @@ def test_quickstart_offline_falls_back_to_synthetic(tmp_path, monkeypatch, capsy
     assert list(empty.iterdir()) == []  # nothing was downloaded
 
 
+@pytest.mark.parametrize("where", ["missing", "file"])
+def test_quickstart_with_a_data_dir_that_is_no_folder_uses_synthetic_data(
+    tmp_path, monkeypatch, capsys, where
+):
+    # README's run command sets DOTREC_DATA to ../shared/data, which a lone checkout lacks.
+    from dotrec.data import _datasets
+
+    root = tmp_path / "shared" / "data"
+    if where == "file":
+        root.parent.mkdir()
+        root.write_text("")
+    monkeypatch.setenv("DOTREC_DATA", str(root))
+    monkeypatch.delenv("DOTREC_OFFLINE", raising=False)
+    monkeypatch.setattr(_datasets, "_open_url", _no_network_expected)
+    assert main(["quickstart", "--epochs", "1", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    reason = "does not exist" if where == "missing" else "is a file, not a folder"
+    assert f"the data directory {root} (from DOTREC_DATA) {reason}" in captured.err
+    assert "synthetic dataset" in captured.err
+    assert captured.out.startswith("synthetic: ")
+    assert root.exists() == (where == "file")  # never created
+
+
+def test_quickstart_falls_back_when_the_download_fails(tmp_path, monkeypatch, capsys):
+    from dotrec.data import _datasets
+
+    def unreachable(url, timeout):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setenv("DOTREC_DATA", str(tmp_path))
+    monkeypatch.delenv("DOTREC_OFFLINE", raising=False)
+    monkeypatch.setattr(_datasets, "_open_url", unreachable)
+    assert main(["quickstart", "--epochs", "1", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "downloading it failed (network is unreachable)" in captured.err
+    assert "synthetic dataset" in captured.err and captured.out.startswith("synthetic: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _no_network_expected(url, timeout):
+    raise AssertionError(f"quickstart tried to download {url}")
+
+
 def test_every_command_help_renders_cleanly():
     """Descriptions are printed as written (no %-formatting), help strings are formatted."""
     from dotrec.cli import build_parser
