@@ -137,6 +137,29 @@ def test_evaluate_table_and_lists(model_dir, split_dir, tmp_path, capsys):
         assert from_model[name] == pytest.approx(value), name
 
 
+def test_evaluate_reads_lists_with_the_encoding_given(tmp_path, capsys):
+    test = tmp_path / "test.csv"
+    test.write_bytes("user_id,item_id\nu1,Été\nu2,i2\n".encode("latin-1"))
+    lists = tmp_path / "lists.csv"
+    lists.write_bytes("user_id,item_id,rank\nu1,Été,1\nu2,i9,1\n".encode("latin-1"))
+    line = _one_line_error(capsys, ["evaluate", str(lists), str(test)])
+    assert "test.csv" in line and "--encoding latin-1" in line
+    argv = ["evaluate", str(lists), str(test), "--k", "1", "--json", "--encoding", "latin-1"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["hit_rate@1"] == 0.5
+
+
+def test_report_reads_item_genres_with_the_encoding_given(tmp_path):
+    import argparse
+
+    from dotrec.cli.report import _genres
+
+    items = tmp_path / "items.csv"
+    items.write_bytes("item_id,title,genres\ni1,Été,Drama|Comédie\n".encode("latin-1"))
+    args = argparse.Namespace(items=str(items), encoding="latin-1")
+    assert _genres(args).to_dict() == {"i1": "Drama|Comédie"}
+
+
 def test_recommend_csv(model_dir, split_dir, tmp_path, capsys):
     out = tmp_path / "recs.csv"
     assert (
@@ -285,6 +308,45 @@ def test_every_command_help_renders_cleanly():
     for name, sub in commands.choices.items():
         text = sub.format_help()
         assert "%%" not in text and "%(" not in text, name
+
+
+# Flags that error messages recommend ("command line: --encoding latin-1"), by the
+# commands whose errors can name them: each command must have every one.
+_DATA_HINTS = [
+    "--sep",
+    "--header",
+    "--encoding",
+    "--drop-invalid",
+    "--min-rating",
+    "--user-col",
+    "--item-col",
+    "--rating-col",
+    "--timestamp-col",
+    "--label-col",
+]
+_RUN_HINTS = ["--on-overlap", "--resamples", "--confidence"]
+_HINTS = {
+    "inspect": _DATA_HINTS,
+    "split": _DATA_HINTS,
+    "train": [*_DATA_HINTS, "--n-negatives", "--threads", "--out"],
+    "tune": [*_DATA_HINTS, "--set", "--threads", "--trials", "--timeout"],
+    "evaluate": [*_DATA_HINTS, "--on-overlap"],
+    "compare": [*_DATA_HINTS, *_RUN_HINTS, "--sampled"],
+    "report": [*_DATA_HINTS, *_RUN_HINTS, "--max-pairs", "--embedding"],
+    "calibrate": [*_DATA_HINTS, "--max-pairs"],
+    "recommend": ["--fallback"],
+    "serve": ["--encoding", "--admin-token"],
+    "quickstart": ["--out"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(_HINTS))
+def test_flags_named_in_errors_exist_on_the_commands(command):
+    from dotrec.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command")
+    flags = set(commands.choices[command]._option_string_actions)
+    assert sorted(set(_HINTS[command]) - flags) == []
 
 
 def test_recommend_says_why_a_list_is_short(tmp_path, capsys):

@@ -279,6 +279,20 @@ def test_unreadable_item_metadata_fails_only_when_given(folders, tmp_path):
         load_served(folders["a"], items_file=folder / "items.csv", device="cpu")
 
 
+def test_item_file_encoding_applies_to_given_and_found_files(folders, tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("item_id,title\ni01,Été\n".encode("latin-1"))
+    served = load_served(folders["a"], items_file=latin, items_encoding="latin-1", device="cpu")
+    assert served.items["i01"].title == "Été"
+    folder = shutil.copytree(folders["a"], tmp_path / "model")
+    shutil.copy(latin, folder / "items.csv")
+    assert load_served(folder, device="cpu").items == {}  # not UTF-8: left out
+    served = load_served(folder, items_encoding="latin-1", device="cpu")
+    assert served.items["i01"].title == "Été"
+    with pytest.raises(ValueError, match="'utf-99' is not a text encoding"):
+        create_app(folders["a"], items_encoding="utf-99", device="cpu")
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_type_loads_for_serving(name, tmp_path):
     settings = {k: (2 if k in ("epochs", "iterations") else v) for k, v in SETTINGS[name].items()}

@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 from dotrec.config import DataConfig
-from dotrec.data import Dataset, Interactions, read_items
+from dotrec.data import Dataset, Interactions
 
 __all__ = [
     "add_data_options",
     "data_config",
     "load_data",
-    "load_titles",
     "parse_settings",
     "echo",
     "warn",
@@ -63,7 +62,11 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="keep rows rated at least this as positives (default: every row)",
     )
-    group.add_argument("--encoding", help="text encoding (default: utf-8)")
+    group.add_argument(
+        "--encoding",
+        help="text encoding of the files read, e.g. latin-1 (default: utf-8; MovieLens item "
+        "files: latin-1)",
+    )
     group.add_argument(
         "--drop-invalid",
         action="store_true",
@@ -106,13 +109,6 @@ def parse_settings(items: list[str]) -> dict:
         except json.JSONDecodeError:
             settings[key.strip()] = value
     return settings
-
-
-def load_titles(path: str | None) -> dict[str, str]:
-    """Item titles from a metadata file, or an empty dict."""
-    if not path:
-        return {}
-    return read_items(path)["title"].to_dict()
 
 
 def interactions_to_csv(data: Interactions, path: Path) -> None:

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     test = load_data(args.test, args).interactions
     ratings = None
     if args.model.is_file():
-        result = evaluate_lists(read_lists(args.model), test, args.k)
+        lists = read_lists(args.model, encoding=args.encoding or "utf-8")
+        result = evaluate_lists(lists, test, args.k)
     else:
         model = load_model(args.model)
         result = evaluate(

@@ -60,7 +60,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--items",
         metavar="FILE",
-        help="item metadata with genres (u.item, movies.csv) when DATA is a file",
+        help="item metadata with genres (u.item, movies.csv) when DATA is a file; read with "
+        "--encoding when given",
     )
     parser.add_argument("--bins", type=int, default=15, help="reliability bins (default 15)")
     parser.add_argument(
@@ -153,7 +154,7 @@ def _genres(args):
     """Genres by item ID from --items, or None."""
     if args.items is None:
         return None
-    items = read_items(args.items)
+    items = read_items(args.items, encoding=args.encoding)
     if "genres" not in items or not (items["genres"] != "").any():
         raise ValueError(f"{args.items}: no genres column with values; give a file with genres")
     return items["genres"]

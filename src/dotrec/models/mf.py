@@ -45,6 +45,11 @@ __all__ = ["BPR", "BPRConfig", "MFConfig", "MFModule", "MatrixFactorization", "P
 
 _log = logging.getLogger(__name__)
 
+_N_NEGATIVES_WHERE = (
+    "command line: --n-negatives of dotrec train, --set n_negatives=N of dotrec tune; "
+    "in a run config, n_negatives in [model.settings]"
+)
+
 Loss = Literal["bce", "bpr", "softmax", "mse"]
 Sampler = Literal["uniform", "popularity", "in-batch", "hard"]
 LOSSES = ("bce", "bpr", "softmax", "mse")
@@ -311,7 +316,7 @@ class MatrixFactorization(Recommender):
                 raise ValueError(
                     "n_negatives=0 and the data has no observed negatives (rows labelled 0): "
                     "there is nothing to contrast the positives with. Use n_negatives >= 1 "
-                    "(command line: --n-negatives)."
+                    f"({_N_NEGATIVES_WHERE})."
                 )
             target = data.positive.astype(np.float32)
             rows = np.ones(len(data), dtype=bool)
@@ -319,7 +324,7 @@ class MatrixFactorization(Recommender):
             if cfg.n_negatives < 1:
                 raise ValueError(
                     f"loss={cfg.loss!r} ranks each positive above sampled negatives, so it needs "
-                    "n_negatives >= 1 (command line: --n-negatives)."
+                    f"n_negatives >= 1 ({_N_NEGATIVES_WHERE})."
                 )
             rows = data.positive
             target = np.ones(int(rows.sum()), dtype=np.float32)
