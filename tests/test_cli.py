@@ -241,6 +241,51 @@ def test_bad_input_exits_2(log_csv, model_dir, tmp_path, capsys):
     assert "timestamp" in line
 
 
+LIGHTGCN_TRAIN = "0 10 11 12\n1 11\n2 12 10\n3 10 11\n4 12\n"
+
+
+def test_lightgcn_files_read_with_data_format(tmp_path, capsys):
+    # Issue: inspect's separator error sent users to --sep, which failed on "too many fields".
+    path = tmp_path / "train.txt"
+    path.write_text(LIGHTGCN_TRAIN)
+    for extra in ([], ["--sep", " "]):
+        line = _one_line_error(capsys, ["inspect", str(path), *extra])
+        assert "(command line: --data-format lightgcn)" in line
+    assert main(["inspect", str(path), "--data-format", "lightgcn", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 9
+
+    out = tmp_path / "m"
+    argv = ["train", str(path), "--data-format", "lightgcn", "--model", "popularity"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert 'format = "lightgcn"' in (out / "run.toml").read_text()
+    assert main(["train", "--config", str(out / "run.toml"), "--out", str(tmp_path / "m2")]) == 0
+
+
+def test_zip_archive_error_names_the_next_command(tmp_path, monkeypatch, capsys):
+    import shlex
+    import zipfile
+
+    archive = tmp_path / "light_gcn_tiny.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("light_gcn_tiny/train.txt", LIGHTGCN_TRAIN)
+        zf.writestr("light_gcn_tiny/test.txt", "0 13\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    argv = ["train", str(archive), "--model", "popularity", "--out", "m"]
+    line = _one_line_error(capsys, argv)
+    unzip = f"unzip {archive} light_gcn_tiny/train.txt"
+    command = "dotrec train light_gcn_tiny/train.txt --model popularity --out m"
+    command += " --data-format lightgcn"
+    assert f"`{unzip}`" in line and f"Then run: {command}." in line
+
+    # Doing as it says works.
+    with zipfile.ZipFile(archive) as zf:
+        zf.extract("light_gcn_tiny/train.txt", work)
+    assert main(shlex.split(command)[1:]) == 0
+    assert "trained popularity on 9 interactions" in capsys.readouterr().out
+
+
 def test_quickstart_offline_falls_back_to_synthetic(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "data"
     empty.mkdir()
@@ -313,6 +358,7 @@ def test_every_command_help_renders_cleanly():
 # Flags that error messages recommend ("command line: --encoding latin-1"), by the
 # commands whose errors can name them: each command must have every one.
 _DATA_HINTS = [
+    "--data-format",
     "--sep",
     "--header",
     "--encoding",

@@ -27,7 +27,8 @@ from dotrec.cli import (
     train,
     tune,
 )
-from dotrec.exceptions import DotrecError
+from dotrec.cli._common import archive_next_step
+from dotrec.exceptions import ArchiveError, DotrecError
 
 __all__ = ["main"]
 
@@ -68,6 +69,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``dotrec`` command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        if isinstance(err, ArchiveError):
+            message += archive_next_step(err, argv)
         print(f"dotrec: error: {message}", file=sys.stderr, flush=True)
         return 2
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
+import typing
 from pathlib import Path
 
 from dotrec.config import DataConfig
-from dotrec.data import Dataset, Interactions
+from dotrec.data import DATASETS, Dataset, FileFormat, Interactions
+from dotrec.exceptions import ArchiveError
 
 __all__ = [
     "add_data_options",
+    "archive_next_step",
     "data_config",
     "load_data",
     "parse_settings",
@@ -36,6 +40,13 @@ def warn(text: str) -> None:
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """Options that tell how to read an interaction file."""
     group = parser.add_argument_group("reading the data")
+    group.add_argument(
+        "--data-format",
+        choices=typing.get_args(FileFormat),
+        help="how to read a data file (default: auto, told from its name): csv, parquet, "
+        "ml-100k, ml-1m, ml-latest-small, or lightgcn for one line per user, "
+        "'user item item ...' (LightGCN's train.txt and test.txt)",
+    )
     group.add_argument(
         "--sep",
         help="column separator (default: sniffed), e.g. ',', '::' or "
@@ -83,6 +94,7 @@ def load_data(spec: str, args: argparse.Namespace) -> Dataset:
 def data_config(args: argparse.Namespace, base: DataConfig) -> DataConfig:
     """``base`` with the reading options given on the command line put over it."""
     given = {
+        "format": getattr(args, "data_format", None),
         "sep": getattr(args, "sep", None),
         "header": getattr(args, "header", None),
         "min_rating": getattr(args, "min_rating", None),
@@ -95,6 +107,34 @@ def data_config(args: argparse.Namespace, base: DataConfig) -> DataConfig:
         **{k: v for k, v in given.items() if v is not None},
         columns={**base.columns, **{k: v for k, v in columns.items() if v is not None}},
     )
+
+
+def archive_next_step(err: ArchiveError, argv: list[str]) -> str:
+    """The command to run once the file in the archive is extracted, as a sentence.
+
+    The archive's place on the command line is taken by the extracted file,
+    with ``--data-format`` when the file needs one; empty when the archive
+    came from elsewhere (a run config).
+    """
+    tokens = [err.member if _same_path(token, err.path) else token for token in argv]
+    if tokens == list(argv):
+        return ""
+    if err.format and "--data-format" not in tokens:
+        tokens += ["--data-format", err.format]
+    step = f" Then run: dotrec {shlex.join(tokens)}"
+    archive = err.path.name
+    names = [name for name, spec in DATASETS.items() if getattr(spec, "archive", "") == archive]
+    if names:
+        step += (
+            f". The archive is also the published {names[0]} split: with "
+            f"DOTREC_DATA={shlex.quote(str(err.path.parent))}, the dataset name {names[0]} reads "
+            "its train and test files together"
+        )
+    return step + "."
+
+
+def _same_path(token: str, path: Path) -> bool:
+    return not token.startswith("-") and Path(token) == path
 
 
 def parse_settings(items: list[str]) -> dict:
