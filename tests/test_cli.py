@@ -286,6 +286,76 @@ def test_zip_archive_error_names_the_next_command(tmp_path, monkeypatch, capsys)
     assert "trained popularity on 9 interactions" in capsys.readouterr().out
 
 
+def test_output_paths_are_checked_first_naming_the_option(log_csv, model_dir, tmp_path, capsys):
+    # Issue: "[Errno 21] Is a directory" and "[Errno 17] File exists", after the work.
+    folder, file = tmp_path / "folder", tmp_path / "file.txt"
+    folder.mkdir()
+    file.write_text("")
+    data = str(log_csv)
+    cases = [
+        (["recommend", str(model_dir), "--all-users", "--out", str(folder)], "--out", "recs.csv"),
+        (["evaluate", str(model_dir), data, "--lists-out", str(folder)], "--lists-out", ""),
+        (["compare", "popularity", "--data", data, "--output", str(folder)], "--output", ""),
+        (["report", "popularity", "--data", data, "--out", str(folder)], "--out", "report.html"),
+        (["tune", data, "--model", "ease", "--out", str(folder)], "--out", "best.toml"),
+    ]
+    for argv, option, example in cases:
+        line = _one_line_error(capsys, argv)
+        assert f"{option} {folder} is a folder; give a file name, such as {folder}" in line
+        assert example in line
+    line = _one_line_error(capsys, ["split", data, "--out-dir", str(file)])
+    assert f"--out-dir {file} is a file, not a folder; give a folder" in line
+    line = _one_line_error(capsys, ["train", data, "--out", str(file), *TRAIN_ARGS])
+    assert f"--out {file} is a file, not a folder" in line
+    line = _one_line_error(
+        capsys, ["recommend", str(model_dir), "--user", "000", "--out", str(file / "r.csv")]
+    )
+    assert f"--out {file / 'r.csv'}: {file} is a file, so no folder can be made there" in line
+    (folder / "notes.txt").write_text("mine")
+    line = _one_line_error(capsys, ["train", data, "--out", str(folder), *TRAIN_ARGS])
+    assert "holds other files and is not a dotrec model folder; not overwriting it" in line
+    assert (folder / "notes.txt").read_text() == "mine"
+
+
+def test_os_errors_read_as_path_and_reason(capsys, monkeypatch):
+    from dotrec.cli import recommend
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", "/root/recs.csv")
+
+    monkeypatch.setattr(recommend, "run", denied)
+    line = _one_line_error(capsys, ["recommend", "m", "--user", "u1"])
+    assert line == "dotrec: error: /root/recs.csv: permission denied"
+
+
+@pytest.mark.parametrize("command", ["inspect", "recommend", "explain"])
+def test_closed_stdout_ends_quietly(command, log_csv, model_dir):
+    # Issue: `dotrec explain ... --json | head` said "dotrec: error: [Errno 32] Broken pipe".
+    import os
+    import subprocess
+    import sys
+
+    argv = {
+        "inspect": ["inspect", str(log_csv), "--json"],
+        "recommend": ["recommend", str(model_dir), "--all-users"],
+        "explain": ["explain", str(model_dir), "--user", "000", "--item", "001", "--json"],
+    }[command]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the command writes
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "dotrec", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141
+
+
 def test_quickstart_offline_falls_back_to_synthetic(tmp_path, monkeypatch, capsys):
     empty = tmp_path / "data"
     empty.mkdir()

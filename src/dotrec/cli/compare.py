@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dotrec.artifact import load_model
 from dotrec.cli._common import add_data_options, data_config, echo, load_data, warn
+from dotrec.cli._outputs import check_output_file
 from dotrec.cli.split import add_split_options, split_data
 from dotrec.comparison import TABLE_HEADER, Comparison, check_catalogues, compare_models
 from dotrec.config import DataConfig, RunConfig
@@ -118,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
 
     dataset, train, test = _split(args)
     _check_run_configs(args, specs)
+    if args.output is not None:
+        check_output_file(args.output, "--output", "comparison.txt")
     models, _ = fit_models(args, specs, dataset, train)
 
     if args.sampled is not None:

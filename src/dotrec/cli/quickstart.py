@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from dotrec.cli._common import echo, warn
+from dotrec.cli._outputs import check_model_dir
 from dotrec.data import Dataset, data_dir, load_dataset, synthetic
 from dotrec.evaluation import evaluate
 from dotrec.exceptions import DataError
@@ -40,6 +41,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out:
+        check_model_dir(args.out, "--out")
     dataset = _load(args.dataset) if args.dataset else _load_or_synthetic("ml-100k")
     data = dataset.interactions
     echo(f"{dataset.name}: {len(data)} interactions, {data.n_users} users, {data.n_items} items")

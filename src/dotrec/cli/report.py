@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from dotrec.cli._common import echo, warn
+from dotrec.cli._outputs import check_output_file
 from dotrec.cli.compare import (
     _check_run_configs,
     _is_fitted,
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     dataset, train, test = _split(args)
     _check_run_configs(args, specs)
+    check_output_file(args.out, "--out", "report.html")
     fit_side, validation = train, None
     if fraction > 0:
         fit_side, validation = random_split(train, fraction, seed=args.seed)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from dotrec.cli._common import add_data_options, echo, interactions_to_csv, load_data
+from dotrec.cli._outputs import check_output_dir, check_output_file
 from dotrec.data import Interactions
 from dotrec.split import leave_last_split, random_split, split_report, temporal_split
 
@@ -56,6 +57,9 @@ def split_data(data: Interactions, args: argparse.Namespace) -> tuple[Interactio
 
 def run(args: argparse.Namespace) -> int:
     data = load_data(args.data, args).interactions
+    check_output_dir(args.out_dir, "--out-dir")
+    for name in ("train.csv", "test.csv"):
+        check_output_file(args.out_dir / name, "--out-dir", name)
     train, test = split_data(data, args)
     interactions_to_csv(train, args.out_dir / "train.csv")
     interactions_to_csv(test, args.out_dir / "test.csv")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dotrec.artifact import save_model
 from dotrec.cli._common import add_data_options, data_config, echo, parse_settings, warn
+from dotrec.cli._outputs import check_model_dir
 from dotrec.config import DataConfig, ModelConfig, RunConfig
 from dotrec.models import MODELS, MFConfig
 
@@ -122,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     plan = run_config(args)
     model = plan.model.build()  # check settings before reading data
     dataset = plan.data.load()
+    check_model_dir(args.out, "--out")
     data = dataset.interactions
     # a model that takes side features (two-tower) finds the dataset's own
     features = model.dataset_features(dataset) if hasattr(model, "dataset_features") else {}

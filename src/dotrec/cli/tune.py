@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from dotrec.cli._common import add_data_options, data_config, echo, parse_settings, warn
+from dotrec.cli._outputs import check_output_file
 from dotrec.config import DataConfig
 from dotrec.models import MODELS
 from dotrec.tuning import SEARCH_SPACES, tune
@@ -68,6 +69,7 @@ def _fixed(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     data_spec = data_config(args, DataConfig.from_spec(args.data))
     data = data_spec.load().interactions
+    check_output_file(args.out, "--out", "best.toml")
     echo(
         f"tuning {args.model} on {len(data)} interactions: {args.trials} trials, "
         f"{args.metric} on a per-user random {args.validation_fraction:g} validation split "
