@@ -85,6 +85,31 @@ def test_split_writes_both_files(log_csv, tmp_path, capsys, method, extra):
     assert f"({len(test)} rows" in capsys.readouterr().out
 
 
+def test_split_cutoff_takes_a_timestamp_or_an_iso_date(tmp_path, capsys):
+    # Issue: --cutoff 1998-01-01 was refused as "invalid int value".
+    log = tmp_path / "log.csv"
+    log.write_text("user_id,item_id,timestamp\nu1,a,883612799\nu1,b,883612800\nu2,a,883700000\n")
+    for cutoff in ("1998-01-01", "883612800"):
+        out = tmp_path / cutoff
+        argv = [
+            "split",
+            str(log),
+            "--method",
+            "temporal",
+            "--cutoff",
+            cutoff,
+            "--out-dir",
+            str(out),
+        ]
+        assert main(argv) == 0
+        assert _read(out / "train.csv")["item_id"].tolist() == ["a"]
+        assert sorted(_read(out / "test.csv")["timestamp"].astype(float)) == [883612800, 883700000]
+    with pytest.raises(SystemExit):
+        main(["split", str(log), "--method", "temporal", "--cutoff", "Jan 1", "--out-dir", "x"])
+    err = capsys.readouterr().err
+    assert "argument --cutoff: cutoff 'Jan 1' is neither a number nor an ISO 8601 date" in err
+
+
 def test_train_writes_a_model(model_dir, capsys):
     assert sorted(p.name for p in model_dir.iterdir()) == [
         "model.json",
