@@ -490,6 +490,57 @@ def test_flags_named_in_errors_exist_on_the_commands(command):
     assert sorted(set(_HINTS[command]) - flags) == []
 
 
+def _subparsers():
+    from dotrec.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command")
+    return commands.choices
+
+
+def test_no_option_takes_a_plain_float():
+    # float() takes "nan" and "inf"; every number option uses finite_float instead.
+    plain = [
+        f"{name} {action.option_strings[0]}"
+        for name, sub in _subparsers().items()
+        for action in sub._actions
+        if action.type is float
+    ]
+    assert plain == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["inspect", "d.csv", "--min-rating"],
+        ["split", "d.csv", "--out-dir", "s", "--test-fraction"],
+        ["train", "d.csv", "--out", "m", "--lr"],
+        ["train", "d.csv", "--out", "m", "--l2"],
+        ["tune", "d.csv", "--timeout"],
+        ["tune", "d.csv", "--validation-fraction"],
+        ["compare", "mf", "--data", "d.csv", "--confidence"],
+        ["report", "mf", "--data", "d.csv", "--out", "r.html", "--validation-fraction"],
+        ["calibrate", "m", "--data", "d.csv", "--report-fraction"],
+    ],
+)
+@pytest.mark.parametrize("value", ["nan", "inf", "Infinity"])
+def test_non_finite_numbers_are_refused_when_parsing(argv, value, capsys):
+    # Issue: --min-rating nan was taken, then "0 interactions remain after keeping ratings >= nan".
+    with pytest.raises(SystemExit) as info:
+        main([*argv, value])
+    assert info.value.code == 2
+    assert (
+        f"argument {argv[-1]}: expected a finite number, got {value!r}" in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("setting", ["lr=NaN", "lr=Infinity", "lr=1e999", "dims=[1, NaN]"])
+def test_set_refuses_non_finite_numbers(setting, log_csv, tmp_path, capsys):
+    line = _one_line_error(
+        capsys, ["train", str(log_csv), "--out", str(tmp_path), "--set", setting]
+    )
+    assert f"--set {setting}: expected a finite number" in line
+
+
 def test_recommend_says_why_a_list_is_short(tmp_path, capsys):
     # u1 has every item; u3 has one of four, so 3 of --k 5 are left; u2 gets --k 2 in full
     log = tmp_path / "small.csv"

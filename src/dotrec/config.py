@@ -33,6 +33,7 @@ that name the file and the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -267,6 +268,10 @@ class RunConfig:
                 raise ValueError(
                     f"{source}: data.dataset {self.data.dataset!r} is not a dataset name "
                     f"({', '.join(DATASETS)}); for a file use data.path"
+                )
+            if self.data.min_rating is not None and not math.isfinite(self.data.min_rating):
+                raise ValueError(
+                    f"{source}: data.min_rating = {self.data.min_rating!r} is not a finite number"
                 )
             unknown = sorted(set(self.data.columns) - set(_COLUMN_ROLES))
             if unknown:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import shlex
 import sys
 import typing
@@ -21,6 +22,7 @@ __all__ = [
     "load_data",
     "parse_settings",
     "echo",
+    "finite_float",
     "warn",
 ]
 
@@ -35,6 +37,21 @@ def echo(text: str = "") -> None:
 def warn(text: str) -> None:
     """Print a notice to standard error."""
     print(f"dotrec: {text}", file=sys.stderr, flush=True)
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number; "nan" and "inf" are refused when parsing.
+
+    Python's ``float`` takes them, and they pass every comparison check
+    later (``nan < 0`` is false) until something fails far from the option.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +87,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--label-col", help="name of a 0/1 column; 0 marks observed negatives")
     group.add_argument(
         "--min-rating",
-        type=float,
+        type=finite_float,
         help="keep rows rated at least this as positives (default: every row)",
     )
     group.add_argument(
@@ -144,11 +161,26 @@ def parse_settings(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
-        try:
-            settings[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key.strip()] = value
+        settings[key.strip()] = _setting_value(item, value)
     return settings
+
+
+def _setting_value(item: str, text: str) -> object:
+    """``text`` read as JSON when it parses, else as it is; NaN and infinity are refused."""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError:
+        return text
+    except ValueError as err:  # NaN or Infinity
+        raise ValueError(f"--set {item}: {err}") from None
+    numbers = value if isinstance(value, list) else [value]
+    if any(isinstance(n, float) and not math.isfinite(n) for n in numbers):  # e.g. 1e999
+        raise ValueError(f"--set {item}: expected a finite number, got {text!r}")
+    return value
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"expected a finite number, got {name!r}")
 
 
 def interactions_to_csv(data: Interactions, path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dotrec.cli._common import echo, warn
+from dotrec.cli._common import echo, finite_float, warn
 from dotrec.cli._outputs import check_output_file
 from dotrec.cli.compare import (
     _check_run_configs,
@@ -47,7 +47,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--validation-fraction",
-        type=float,
+        type=finite_float,
         metavar="F",
         help="share of each user's training rows held out as validation for models trained "
         "in epochs (default 0.1 when such a model is trained here, else 0; 0 turns it off)",

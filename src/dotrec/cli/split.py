@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dotrec.cli._common import add_data_options, echo, interactions_to_csv, load_data
+from dotrec.cli._common import add_data_options, echo, finite_float, interactions_to_csv, load_data
 from dotrec.cli._outputs import check_output_dir, check_output_file
 from dotrec.data import Interactions
 from dotrec.split import (
@@ -39,7 +39,7 @@ def add_split_options(
     parser.add_argument("--method", choices=["random", "leave-last", "temporal"], default="random")
     parser.add_argument(
         "--test-fraction",
-        type=float,
+        type=finite_float,
         default=None,
         help="random: share of each user's rows (default 0.2); temporal: share "
         "of rows at or after the cutoff",

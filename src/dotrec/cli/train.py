@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from dotrec.artifact import save_model
-from dotrec.cli._common import add_data_options, data_config, echo, parse_settings, warn
+from dotrec.cli._common import (
+    add_data_options,
+    data_config,
+    echo,
+    finite_float,
+    parse_settings,
+    warn,
+)
 from dotrec.cli._outputs import check_model_dir
 from dotrec.config import DataConfig, ModelConfig, RunConfig
 from dotrec.models import MODELS, MFConfig
@@ -17,8 +24,8 @@ from dotrec.models import MODELS, MFConfig
 _FLAGS = [
     ("--epochs", "epochs", int, "passes over the data"),
     ("--embedding-dim", "embedding_dim", int, "length of each user and item vector"),
-    ("--lr", "lr", float, "learning rate"),
-    ("--l2", "l2", float, "L2 penalty on the embeddings in each batch"),
+    ("--lr", "lr", finite_float, "learning rate"),
+    ("--l2", "l2", finite_float, "L2 penalty on the embeddings in each batch"),
     ("--n-negatives", "n_negatives", int, "sampled negatives per positive"),
     ("--batch-size", "batch_size", int, "training rows per step"),
     ("--seed", "seed", int, "seed of initialisation, shuffling and sampling"),

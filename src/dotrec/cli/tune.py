@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dotrec.cli._common import add_data_options, data_config, echo, parse_settings, warn
+from dotrec.cli._common import (
+    add_data_options,
+    data_config,
+    echo,
+    finite_float,
+    parse_settings,
+    warn,
+)
 from dotrec.cli._outputs import check_output_file
 from dotrec.config import DataConfig
 from dotrec.models import MODELS
@@ -29,13 +36,15 @@ def add_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--metric", default="ndcg@10", help="what to maximise, NAME@K (default ndcg@10)"
     )
-    parser.add_argument("--timeout", type=float, metavar="S", help="start no trial after S seconds")
+    parser.add_argument(
+        "--timeout", type=finite_float, metavar="S", help="start no trial after S seconds"
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the split, sampler and model (default 0)"
     )
     parser.add_argument(
         "--validation-fraction",
-        type=float,
+        type=finite_float,
         default=0.2,
         help="share of each user's rows held out for validation (default 0.2)",
     )

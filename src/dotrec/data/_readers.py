@@ -103,6 +103,17 @@ def check_encoding(encoding: str) -> None:
         ) from err
 
 
+def _check_min_rating(min_rating: object) -> None:
+    """``min_rating`` is None or a finite number (NaN would keep no row, silently)."""
+    if min_rating is None:
+        return
+    number = isinstance(min_rating, (int, float, np.integer, np.floating))
+    if isinstance(min_rating, bool) or not number or not np.isfinite(min_rating):
+        raise ValueError(
+            f"min_rating must be a finite number, got {min_rating!r} (command line: --min-rating)"
+        )
+
+
 def _check_choice(name: str, value: object, choices: tuple) -> None:
     if value not in choices:
         raise ValueError(
@@ -163,12 +174,13 @@ def read_interactions(
         DataError: a malformed line or value; the message names the file,
             line, column and value, and the fix.
         ValueError: ``format``, ``encoding``, ``on_invalid`` or ``duplicates``
-            is not one of its options.
+            is not one of its options, or ``min_rating`` is not a finite number.
     """
     _check_choice("format", format, typing.get_args(FileFormat))
     _check_choice("on_invalid", on_invalid, ("raise", "drop"))
     _check_choice("duplicates", duplicates, typing.get_args(Duplicates))
     check_encoding(encoding)
+    _check_min_rating(min_rating)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             f"read_interactions() takes a file path, got {type(path).__name__}; for a DataFrame "
