@@ -166,6 +166,33 @@ def test_bad_batch_bodies_are_422_naming_the_field(server, body, field):
     assert status == 422 and field in answer["error"]
 
 
+def test_validation_errors_do_not_echo_large_inputs(folders):
+    # Issue: 200,000 user IDs POSTed to /recommendations came back in an 800 KB 422 body.
+    limits = Limits(max_k=20, max_batch=1000, max_body_bytes=8 << 20)
+    app = create_app(folders["a"], device="cpu", limits=limits)
+    with running(app) as base:
+        request = json.dumps({"users": ["1"] * 200_000, "k": 2}).encode()
+        status, body = call(base, "POST", "/recommendations", raw=request)
+        assert status == 422 and len(json.dumps(body)) < 1000
+        assert "body field users: List should have at most 1000 items" in body["error"]
+        assert body["detail"] == [
+            {
+                "loc": ["body", "users"],
+                "msg": "List should have at most 1000 items after validation, not 200000",
+                "type": "too_long",
+            }
+        ]
+
+        status, body = call(base, "POST", "/recommendations", {"users": list(range(1000))})
+        assert status == 422 and len(json.dumps(body)) < 5000
+        assert "(1000 errors; detail lists the first 20)" in body["error"]
+        assert len(body["detail"]) == 20 and body["detail"][0]["input"] == 0
+
+        status, body = call(base, "POST", "/recommendations", {"users": ["u1"], "k": "9" * 10_000})
+        assert status == 422 and "input" not in body["detail"][0]
+        assert body["detail"][0]["loc"] == ["body", "k"] and len(json.dumps(body)) < 1000
+
+
 def test_malformed_json_is_422(server):
     status, body = call(server, "POST", "/recommendations", raw=b'{"users": ["u1",')
     assert status == 422 and "not valid JSON" in body["error"]
