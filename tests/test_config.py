@@ -16,6 +16,7 @@ from dotrec.exceptions import ModelFileError
 FULL = RunConfig(
     DataConfig(
         path="ratings.csv",
+        format="csv",
         sep="::",
         header=False,
         columns={"user": "userId", "item": 1},
@@ -78,7 +79,9 @@ def test_toml_layout_and_unset_values():
         ("[validation]\nfolds = 3\n", "unknown key 'validation.folds'"),
         ("[model]\nname = 'nope'\n", "unknown model 'nope'"),
         ("[data]\npath = 'x'\nheader = 'yes'\n", "data.header = 'yes' has the wrong type"),
+        ("[data]\npath = 'x'\nformat = 'light'\n", "data.format = 'light' has the wrong type"),
         ("[data]\npath = 'x'\nmin_rating = true\n", "data.min_rating = True"),
+        ("[data]\npath = 'x'\nmin_rating = nan\n", "data.min_rating = nan is not a finite"),
         ("[data]\npath = 'x'\ndataset = 'ml-100k'\n", "exactly one of 'path' and 'dataset'"),
         ("[data]\ndataset = 'ml-5m'\n", "'ml-5m' is not a dataset name"),
         ("[validation]\nmetric = 'ndcg10'\n", "'ndcg10' is not a metric"),

@@ -13,6 +13,7 @@ import pytest
 
 from dotrec import DataError, DatasetNotFoundError, DataWarning, EmptyDataError, read_interactions
 from dotrec.data import DATASETS, find_dataset, load_dataset, load_split, read_lightgcn
+from dotrec.exceptions import ArchiveError
 
 TRAIN = "0 10 11 12\n1 11\n007 12 10\n"
 TEST = "0 13\n1 10 12\n007 11\n"
@@ -45,6 +46,60 @@ def test_reader_through_read_interactions(tmp_path):
     assert (len(data), data.n_users, data.n_items) == (6, 3, 3)
     with pytest.raises(DataError, match="no ratings"):
         read_interactions(_write(tmp_path, TRAIN), format="lightgcn", min_rating=4)
+
+
+@pytest.mark.parametrize("sep", [None, " "])
+def test_field_errors_on_lightgcn_lines_name_the_format(tmp_path, sep):
+    # Issue: Gowalla's train.txt read as a delimited file sent users to --sep, a dead end.
+    path = _write(tmp_path, "0 10\n1 11 12 13\n007 12 10\n")
+    with pytest.raises(DataError) as info:
+        read_interactions(path, sep=sep)
+    message = str(info.value)
+    assert ("too many fields" if sep else "could not tell the column separator") in message
+    assert "format='lightgcn' (command line: --data-format lightgcn)" in message
+
+
+@pytest.mark.parametrize(
+    "text, lightgcn",
+    [
+        ("0 10\n1 11 12 13\n", True),
+        ("0 1\n1\n", False),  # never three fields
+        ("0 1 5\n1 2 4\n", False),  # fixed columns: user item rating
+        ("u1 i1 i2\nu2 i3\n", False),  # not whole numbers
+        ("0,1,2\n1,2\n", False),
+        ("", False),
+    ],
+)
+def test_looks_like_lightgcn(text, lightgcn):
+    from dotrec.data._lightgcn import looks_like_lightgcn
+
+    assert looks_like_lightgcn(text) is lightgcn
+
+
+def test_lightgcn_format_refuses_options_it_cannot_apply(tmp_path):
+    path = _write(tmp_path, TRAIN)
+    with pytest.raises(DataError, match="has no header or columns to choose; drop sep, user_col"):
+        read_interactions(path, format="lightgcn", sep=" ", user_col=0)
+
+
+def test_zip_archive_names_the_member_to_extract_and_its_format(tmp_path):
+    archive = tmp_path / "light_gcn_tiny.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("tiny/item_list.txt", "org_id remap_id\n10 0\n")
+        zf.writestr("tiny/train.txt", TRAIN)
+        zf.writestr("tiny/test.txt", TEST)
+    with pytest.raises(ArchiveError) as info:
+        read_interactions(archive)
+    assert (info.value.member, info.value.format) == ("tiny/train.txt", "lightgcn")
+    assert f"unzip {archive} tiny/train.txt" in str(info.value)
+    assert "--data-format lightgcn" in str(info.value)
+
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ratings.csv", "user_id,item_id\nu1,i1\n")
+    with pytest.raises(ArchiveError) as info:
+        read_interactions(archive)
+    assert (info.value.member, info.value.format) == ("ratings.csv", None)
+    assert "lightgcn" not in str(info.value)
 
 
 def test_user_without_items_adds_nothing_and_whitespace_is_tolerated(tmp_path):

@@ -370,3 +370,11 @@ def test_separator_with_its_space_reads_clean_ids(tmp_path, recwarn):
     data = read_interactions(path, sep=", ")
     assert sorted(data.items.ids) == ["i1"]
     assert not [w for w in recwarn if issubclass(w.category, DataWarning)]
+
+
+@pytest.mark.parametrize("min_rating", [float("nan"), float("inf"), "4", True])
+def test_min_rating_must_be_a_finite_number(tmp_path, min_rating):
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,rating\nu1,i1,4\n")
+    with pytest.raises(ValueError, match="min_rating must be a finite number"):
+        read_interactions(path, min_rating=min_rating)

@@ -166,6 +166,33 @@ def test_bad_batch_bodies_are_422_naming_the_field(server, body, field):
     assert status == 422 and field in answer["error"]
 
 
+def test_validation_errors_do_not_echo_large_inputs(folders):
+    # Issue: 200,000 user IDs POSTed to /recommendations came back in an 800 KB 422 body.
+    limits = Limits(max_k=20, max_batch=1000, max_body_bytes=8 << 20)
+    app = create_app(folders["a"], device="cpu", limits=limits)
+    with running(app) as base:
+        request = json.dumps({"users": ["1"] * 200_000, "k": 2}).encode()
+        status, body = call(base, "POST", "/recommendations", raw=request)
+        assert status == 422 and len(json.dumps(body)) < 1000
+        assert "body field users: List should have at most 1000 items" in body["error"]
+        assert body["detail"] == [
+            {
+                "loc": ["body", "users"],
+                "msg": "List should have at most 1000 items after validation, not 200000",
+                "type": "too_long",
+            }
+        ]
+
+        status, body = call(base, "POST", "/recommendations", {"users": list(range(1000))})
+        assert status == 422 and len(json.dumps(body)) < 5000
+        assert "(1000 errors; detail lists the first 20)" in body["error"]
+        assert len(body["detail"]) == 20 and body["detail"][0]["input"] == 0
+
+        status, body = call(base, "POST", "/recommendations", {"users": ["u1"], "k": "9" * 10_000})
+        assert status == 422 and "input" not in body["detail"][0]
+        assert body["detail"][0]["loc"] == ["body", "k"] and len(json.dumps(body)) < 1000
+
+
 def test_malformed_json_is_422(server):
     status, body = call(server, "POST", "/recommendations", raw=b'{"users": ["u1",')
     assert status == 422 and "not valid JSON" in body["error"]
@@ -277,6 +304,20 @@ def test_unreadable_item_metadata_fails_only_when_given(folders, tmp_path):
     assert served.items == {} and served.info["item_metadata"] is None
     with pytest.raises(DataError, match="empty item ID"):
         load_served(folders["a"], items_file=folder / "items.csv", device="cpu")
+
+
+def test_item_file_encoding_applies_to_given_and_found_files(folders, tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("item_id,title\ni01,Été\n".encode("latin-1"))
+    served = load_served(folders["a"], items_file=latin, items_encoding="latin-1", device="cpu")
+    assert served.items["i01"].title == "Été"
+    folder = shutil.copytree(folders["a"], tmp_path / "model")
+    shutil.copy(latin, folder / "items.csv")
+    assert load_served(folder, device="cpu").items == {}  # not UTF-8: left out
+    served = load_served(folder, items_encoding="latin-1", device="cpu")
+    assert served.items["i01"].title == "Été"
+    with pytest.raises(ValueError, match="'utf-99' is not a text encoding"):
+        create_app(folders["a"], items_encoding="utf-99", device="cpu")
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -97,6 +97,39 @@ def test_serve_refuses_a_bad_model_folder_with_a_message(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def test_serve_reads_a_latin1_item_file_with_encoding(cases_dir, tmp_path, capsys, monkeypatch):
+    # Issue: serve's error recommended --encoding latin-1, a flag serve did not have.
+    import dotrec.serve
+
+    case = cases_dir / "09-latin1-item-titles"
+    items = case / "items_latin1.csv"
+    model = tmp_path / "model"
+    assert main(["train", str(case / "u.data"), "--model", "popularity", "--out", str(model)]) == 0
+    capsys.readouterr()
+
+    assert main(["serve", str(model), "--items", str(items), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "items_latin1.csv" in err and "(command line: --encoding latin-1)" in err
+
+    served = {}
+
+    def run_server(app, sock, access_log=False):
+        served["items"] = app.state.holder.current.items
+        sock.close()
+
+    monkeypatch.setattr(dotrec.serve, "run_server", run_server)
+    argv = ["serve", str(model), "--items", str(items), "--encoding", "latin-1", "--port", "0"]
+    assert main([*argv, "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.startswith("serving popularity model ")
+    assert {item_id: info.title for item_id, info in served["items"].items()} == {
+        "1": "Été Lointain (1995)",
+        "2": "Señora Azul (1996)",
+        "3": "Plain Title (1994)",
+        "4": "Über Nacht (1997)",
+        "5": "Naïve Hearts (1998)",
+    }
+
+
 def test_serve_refuses_a_port_out_of_range(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["serve", str(tmp_path), "--port", "70000"])

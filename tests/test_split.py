@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections import Counter
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -195,9 +197,31 @@ def test_temporal_split_argument_checks():
         temporal_split(data)
     with pytest.raises(ValueError, match="timestamp"):
         temporal_split(Interactions.from_ids(["u"], ["a"]), cutoff=1)
-    for cutoff in ("2024-01-01", True, float("nan")):
+    for cutoff in ("Jan 1 2024", "now", True, float("nan"), "inf", None):
         with pytest.raises(ValueError, match="cutoff"):
             temporal_split(data, cutoff=cutoff)
+
+
+@pytest.mark.parametrize(
+    "cutoff",
+    [
+        "1998-01-01",
+        "1998-01-01T00:00:00Z",
+        "1998-01-01T02:00:00+02:00",
+        datetime.date(1998, 1, 1),
+        np.datetime64("1998-01-01"),
+        "883612800",
+        883612800,
+    ],
+)
+def test_temporal_split_takes_a_date_as_unix_seconds(cutoff):
+    # 1998-01-01T00:00:00Z is 883612800 s after the epoch
+    data = Interactions.from_ids(
+        ["u", "u", "v"], ["a", "b", "a"], timestamp=[883612799, 883612800, 883700000]
+    )
+    train, test = temporal_split(data, cutoff=cutoff)
+    assert train.timestamp.tolist() == [883612799]
+    assert sorted(test.timestamp.tolist()) == [883612800, 883700000]
 
 
 @pytest.mark.parametrize("split", [random_split, leave_last_split, temporal_split])

@@ -31,6 +31,7 @@ from dotrec.evaluation import (
     evaluate_ratings,
 )
 from dotrec.exceptions import (
+    ArchiveError,
     DataError,
     DatasetNotFoundError,
     DataWarning,
@@ -67,6 +68,7 @@ __all__ = [
     "ItemKNN",
     "LightGCN",
     "MODELS",
+    "ArchiveError",
     "DataError",
     "DataWarning",
     "Dataset",

@@ -33,6 +33,7 @@ that name the file and the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -43,7 +44,7 @@ from typing import Any, Literal
 import tomli_w
 
 from dotrec._version import __version__
-from dotrec.data import DATASETS, Dataset, load_dataset, read_interactions
+from dotrec.data import DATASETS, Dataset, FileFormat, load_dataset, read_interactions
 from dotrec.models import MODELS, Recommender
 
 if sys.version_info >= (3, 11):
@@ -65,6 +66,10 @@ class DataConfig:
     config file's folder when read from a file. Give this or ``dataset``."""
     dataset: str | None = None
     """A dataset name (``ml-100k``, ``ml-1m``, ``ml-latest-small``)."""
+    format: FileFormat | None = None
+    """File format, as :func:`~dotrec.data.read_interactions` takes it: told
+    from the file's name when unset; ``"lightgcn"`` for ``user item item ...``
+    lines (LightGCN's ``train.txt``)."""
     sep: str | None = None
     """Column separator; sniffed when unset. ``"tab"`` means a tab."""
     header: bool | None = None
@@ -105,6 +110,7 @@ class DataConfig:
         roles = {f"{role}_col": self.columns.get(role) for role in _COLUMN_ROLES}
         interactions = read_interactions(
             path,
+            format=self.format or "auto",
             sep={"\\t": "\t", "tab": "\t"}.get(self.sep, self.sep),
             header=self.header,
             min_rating=self.min_rating,
@@ -262,6 +268,10 @@ class RunConfig:
                 raise ValueError(
                     f"{source}: data.dataset {self.data.dataset!r} is not a dataset name "
                     f"({', '.join(DATASETS)}); for a file use data.path"
+                )
+            if self.data.min_rating is not None and not math.isfinite(self.data.min_rating):
+                raise ValueError(
+                    f"{source}: data.min_rating = {self.data.min_rating!r} is not a finite number"
                 )
             unknown = sorted(set(self.data.columns) - set(_COLUMN_ROLES))
             if unknown:

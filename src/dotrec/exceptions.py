@@ -13,6 +13,7 @@ __all__ = [
     "DotrecError",
     "DataError",
     "EmptyDataError",
+    "ArchiveError",
     "UnknownIDError",
     "DatasetNotFoundError",
     "ModelFileError",
@@ -37,6 +38,23 @@ class DataError(DotrecError, ValueError):
 
 class EmptyDataError(DataError):
     """The input holds no interactions, or none survive filtering."""
+
+
+class ArchiveError(DataError):
+    """A data file is a zip archive, which dotrec does not read: extract the file inside.
+
+    Attributes:
+        path: the archive.
+        member: the file inside that most likely holds the interactions, as
+            extracting it into the current folder names it (``folder/train.txt``).
+        format: the ``format`` to read ``member`` with (``"lightgcn"``), or
+            None when the default detection fits.
+    """
+
+    def __init__(self, message: str, path=None, member: str = "", format: str | None = None):
+        # defaults, so that the error pickles (it is rebuilt from the message alone)
+        super().__init__(message)
+        self.path, self.member, self.format = path, member, format
 
 
 class UnknownIDError(DotrecError, KeyError):

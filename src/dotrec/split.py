@@ -15,16 +15,21 @@ user's history at one global time.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import warnings
 
 import numpy as np
+import pandas as pd
 
 from dotrec.data import Interactions
 from dotrec.data._interactions import require_interactions
 from dotrec.exceptions import DataWarning
 
-__all__ = ["leave_last_split", "random_split", "split_report", "temporal_split"]
+__all__ = ["cutoff_seconds", "leave_last_split", "random_split", "split_report", "temporal_split"]
+
+Cutoff = int | float | str | datetime.date | np.datetime64
+"""A point in time: a timestamp in the data's unit, or a date (ISO 8601 text or a date-time)."""
 
 _log = logging.getLogger(__name__)
 
@@ -110,12 +115,16 @@ def leave_last_split(interactions: Interactions, n: int = 1) -> tuple[Interactio
 
 
 def temporal_split(
-    interactions: Interactions, cutoff: int | None = None, test_fraction: float | None = None
+    interactions: Interactions, cutoff: Cutoff | None = None, test_fraction: float | None = None
 ) -> tuple[Interactions, Interactions]:
     """Cut at one global time: train strictly before ``cutoff``, test at or after.
 
-    Give either ``cutoff`` (a timestamp) or ``test_fraction`` (the cutoff is
-    then the timestamp below which ``1 - test_fraction`` of the rows fall).
+    Give either ``cutoff`` or ``test_fraction`` (the cutoff is then the
+    timestamp below which ``1 - test_fraction`` of the rows fall). A cutoff
+    is a timestamp in the unit of the data's timestamps, or a date: ISO 8601
+    text such as ``"1998-01-01"`` or ``"1998-01-01T12:00:00+02:00"``, or a
+    ``datetime``, which become Unix seconds (UTC unless they say otherwise),
+    as dates in a timestamp column do when read (see :func:`cutoff_seconds`).
     """
     require_interactions(interactions, "temporal_split()")
     if interactions.timestamp is None:
@@ -126,21 +135,64 @@ def temporal_split(
         )
     if (cutoff is None) == (test_fraction is None):
         raise ValueError("give exactly one of cutoff and test_fraction")
-    if cutoff is not None and (
-        isinstance(cutoff, bool)
-        or not isinstance(cutoff, (int, float, np.integer, np.floating))
-        or not np.isfinite(cutoff)
-    ):
-        raise ValueError(
-            f"cutoff must be a timestamp (a number, in the unit of the data's timestamps), got "
-            f"{cutoff!r}"
-        )
+    if cutoff is not None:
+        cutoff = cutoff_seconds(cutoff)
     stamps = interactions.timestamp
     if cutoff is None:
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
         cutoff = int(np.sort(stamps)[int(round((1 - test_fraction) * (len(stamps) - 1)))])
     return _sides(interactions, stamps >= cutoff)
+
+
+def cutoff_seconds(cutoff: Cutoff) -> int | float:
+    """A cutoff as a number: numbers (and number text) as they are, dates as Unix seconds.
+
+    Example:
+        >>> cutoff_seconds("1998-01-01"), cutoff_seconds("881250949"), cutoff_seconds(1.5)
+        (883612800, 881250949, 1.5)
+
+    Raises:
+        ValueError: not a finite number nor an ISO 8601 date, naming the value.
+    """
+    value = cutoff.strip() if isinstance(cutoff, str) else cutoff
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return _date_seconds(value, cutoff)
+        value = int(value) if value.is_integer() else value
+    elif isinstance(value, (datetime.date, np.datetime64)):
+        return _date_seconds(value, cutoff)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not np.isfinite(value)
+    ):
+        raise ValueError(
+            f"cutoff must be a timestamp (a finite number, in the unit of the data's "
+            f"timestamps) or an ISO 8601 date such as '1998-01-01', got {cutoff!r}"
+        )
+    return value
+
+
+def _date_seconds(value: str | datetime.date | np.datetime64, given: object) -> int | float:
+    """Unix seconds of a date, date-time or ISO 8601 text (UTC unless it says otherwise)."""
+    try:
+        if isinstance(value, str) and value.lower() in ("now", "today"):
+            raise ValueError(value)  # words pandas reads as the current time
+        stamp = pd.to_datetime(value, format="ISO8601" if isinstance(value, str) else None)
+        if pd.isna(stamp):
+            raise ValueError(value)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise ValueError(
+            f"cutoff {given!r} is neither a number nor an ISO 8601 date; write a timestamp in "
+            "the unit of the data's timestamps, or a date such as 1998-01-01 or "
+            "1998-01-01T12:00:00+02:00"
+        ) from err
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    seconds = (stamp - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    return int(seconds) if float(seconds).is_integer() else float(seconds)
 
 
 def split_report(train: Interactions, test: Interactions) -> dict[str, int]:

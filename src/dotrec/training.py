@@ -66,7 +66,10 @@ def thread_count(n: int | None) -> Iterator[int]:
     the same seed with another thread count may differ in the last bits.
     """
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"num_threads (--threads) must be a positive integer, got {n!r}")
+        raise ValueError(
+            f"num_threads must be a positive integer, got {n!r} (command line: --threads of "
+            "dotrec train and tune; in a run config, num_threads in [model.settings])"
+        )
     # Torch's thread count is process-wide, and blocks may overlap on several
     # threads (a service answering requests at once): each block restores the
     # count it found, and the last one to leave restores the count the first

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 import warnings
 
@@ -27,7 +29,8 @@ from dotrec.cli import (
     train,
     tune,
 )
-from dotrec.exceptions import DotrecError
+from dotrec.cli._common import archive_next_step
+from dotrec.exceptions import ArchiveError, DotrecError
 
 __all__ = ["main"]
 
@@ -67,7 +70,19 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``dotrec`` command; returns the exit status."""
+    """Entry point of the ``dotrec`` command; returns the exit status.
+
+    When standard output is closed early (``dotrec ... | head``), the command
+    stops quietly with status 141, as a Unix tool stopped by SIGPIPE does.
+    """
+    try:
+        return _main(sys.argv[1:] if argv is None else list(argv))
+    except BrokenPipeError:
+        _discard_stdout()
+        return _SIGPIPE_STATUS
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -79,16 +94,52 @@ def main(argv: list[str] | None = None) -> int:
     )
     warnings.showwarning = _show_warning
     try:
-        return int(args.run(args) or 0)
+        status = int(args.run(args) or 0)
+        sys.stdout.flush()  # a reader gone before the last lines shows here
+        return status
     except KeyboardInterrupt:
         print("dotrec: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise
     except (DotrecError, ValueError, KeyError, OSError, ImportError) as err:  # missing extras
         if args.debug:
             raise
-        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        message = _message(err)
+        if isinstance(err, ArchiveError):
+            message += archive_next_step(err, argv)
         print(f"dotrec: error: {message}", file=sys.stderr, flush=True)
         return 2
+
+
+def _message(err: Exception) -> str:
+    """The error as one line: KeyError unquoted, an OS error as "PATH: what went wrong"."""
+    if isinstance(err, KeyError) and err.args:
+        return str(err.args[0])
+    if isinstance(err, OSError) and err.strerror and err.filename is not None:
+        # str() gives "[Errno 13] Permission denied: 'x'"; the number helps no one
+        what = err.strerror[:1].lower() + err.strerror[1:]
+        also = f" (and {err.filename2})" if err.filename2 is not None else ""
+        return f"{err.filename}{also}: {what}"
+    return str(err)
+
+
+_SIGPIPE_STATUS = 128 + getattr(signal, "SIGPIPE", 13)
+"""Exit status of a process stopped by SIGPIPE, as shells report it."""
+
+
+def _discard_stdout() -> None:
+    """Send what is left of standard output to the null device.
+
+    Python flushes standard output again on exit, which would fail on the
+    closed pipe and print "Exception ignored ... BrokenPipeError"; see the
+    note on SIGPIPE in the documentation of the signal module.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (captured output)
+        pass
 
 
 if __name__ == "__main__":

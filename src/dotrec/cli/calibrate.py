@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dotrec.artifact import CALIBRATION_FILE, load_model, replace_files
 from dotrec.calibration import CalibrationReport, calibrate
-from dotrec.cli._common import add_data_options, echo, load_data, warn
+from dotrec.cli._common import add_data_options, echo, finite_float, load_data, warn
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--report-fraction",
-        type=float,
+        type=finite_float,
         default=0.3,
         help="share of users kept out of the fit to measure on (default 0.3)",
     )

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from dotrec.artifact import load_model
-from dotrec.cli._common import add_data_options, data_config, echo, load_data, warn
+from dotrec.cli._common import add_data_options, data_config, echo, finite_float, load_data, warn
+from dotrec.cli._outputs import check_output_file
 from dotrec.cli.split import add_split_options, split_data
 from dotrec.comparison import TABLE_HEADER, Comparison, check_catalogues, compare_models
 from dotrec.config import DataConfig, RunConfig
@@ -95,7 +96,7 @@ def add_run_options(
         "--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)"
     )
     parser.add_argument(
-        "--confidence", type=float, default=0.95, help="interval coverage (default 0.95)"
+        "--confidence", type=finite_float, default=0.95, help="interval coverage (default 0.95)"
     )
     parser.add_argument(
         "--on-overlap",
@@ -118,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
 
     dataset, train, test = _split(args)
     _check_run_configs(args, specs)
+    if args.output is not None:
+        check_output_file(args.output, "--output", "comparison.txt")
     models, _ = fit_models(args, specs, dataset, train)
 
     if args.sampled is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dotrec.artifact import load_model
 from dotrec.cli._common import add_data_options, echo, load_data, warn
+from dotrec.cli._outputs import check_output_file
 from dotrec.evaluation import (
     EvaluationResult,
     RatingResult,
@@ -45,9 +46,12 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     test = load_data(args.test, args).interactions
+    if args.lists_out is not None:
+        check_output_file(args.lists_out, "--lists-out", "lists.csv")
     ratings = None
     if args.model.is_file():
-        result = evaluate_lists(read_lists(args.model), test, args.k)
+        lists = read_lists(args.model, encoding=args.encoding or "utf-8")
+        result = evaluate_lists(lists, test, args.k)
     else:
         model = load_model(args.model)
         result = evaluate(
@@ -58,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             return_recommendations=args.lists_out is not None,
         )
         if args.lists_out is not None:
+            args.lists_out.parent.mkdir(parents=True, exist_ok=True)
             result.recommendations.to_csv(args.lists_out, index=False)
         if model.predicts_ratings and test.rating is not None:
             with warnings.catch_warnings():  # the ranking evaluation already warned

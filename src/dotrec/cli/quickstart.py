@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from dotrec.cli._common import echo, warn
+from dotrec.cli._outputs import check_model_dir
 from dotrec.data import Dataset, data_dir, load_dataset, synthetic
 from dotrec.evaluation import evaluate
-from dotrec.exceptions import DatasetNotFoundError
+from dotrec.exceptions import DataError
 from dotrec.models import MatrixFactorization
 from dotrec.split import random_split, split_report
 
@@ -21,8 +23,10 @@ def add_parser(commands) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         "quickstart",
         help="split MovieLens 100K, train, evaluate and show recommendations",
-        description="Loads ml-100k from the data directory ($DOTREC_DATA), downloading it when "
-        "missing; without network or data it says so and uses a built-in synthetic dataset.",
+        description="Loads ml-100k from the data directory ($DOTREC_DATA, default "
+        "~/.cache/dotrec), downloading it there when missing. When the data cannot be had "
+        "(no network, or $DOTREC_DATA names a folder that does not exist, which is never "
+        "created) it says why and uses a built-in synthetic dataset.",
     )
     parser.add_argument(
         "--dataset",
@@ -37,6 +41,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out:
+        check_model_dir(args.out, "--out")
     dataset = _load(args.dataset) if args.dataset else _load_or_synthetic("ml-100k")
     data = dataset.interactions
     echo(f"{dataset.name}: {len(data)} interactions, {data.n_users} users, {data.n_items} items")
@@ -80,16 +86,43 @@ def _load(name: str) -> Dataset:
 
 
 def _load_or_synthetic(name: str) -> Dataset:
-    try:
-        return load_dataset(name)
-    except DatasetNotFoundError as err:
-        warn(f"{err}")
-        warn(
-            f"{name} is not available (data directory: {data_dir()}); continuing with the "
-            "built-in synthetic dataset, which has taste clusters and popularity skew like real "
-            "logs. Numbers below are for that dataset, not MovieLens."
-        )
-        return synthetic()
+    """The named dataset, or the synthetic one with a notice saying why.
+
+    Nothing here may stop the run for want of data or network: a missing or
+    damaged copy, a failed download or a data directory that does not exist
+    all lead to the synthetic dataset.
+    """
+    root = data_dir()
+    problem = _missing_data_dir(root, name)
+    if problem is None:
+        try:
+            return load_dataset(name)
+        except (DataError, OSError) as err:  # OSError covers DatasetNotFoundError
+            problem = str(err)
+    warn(problem)
+    warn(
+        f"{name} is not available (data directory: {root}); continuing with the "
+        "built-in synthetic dataset, which has taste clusters and popularity skew like real "
+        "logs. Numbers below are for that dataset, not MovieLens."
+    )
+    return synthetic()
+
+
+def _missing_data_dir(root: Path, name: str) -> str | None:
+    """Why ``$DOTREC_DATA`` cannot be used, or None.
+
+    A folder named by the variable that does not exist is more likely a
+    mistake (a relative path from another folder) than a place to create;
+    quickstart neither creates it nor downloads into it.
+    """
+    if not os.environ.get("DOTREC_DATA") or root.is_dir():
+        return None
+    what = "is a file, not a folder" if root.exists() else "does not exist"
+    return (
+        f"the data directory {root} (from DOTREC_DATA) {what}; quickstart neither creates it "
+        f"nor downloads into it. Point DOTREC_DATA at the folder that holds {name}/, or at an "
+        "existing folder to download it into."
+    )
 
 
 def _show_user(model, dataset: Dataset, train, test, user: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dotrec.artifact import load_model
 from dotrec.cli._common import warn
+from dotrec.cli._outputs import check_output_file
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -43,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise ValueError(f"--k must be at least 1, got {args.k}")
     model = load_model(args.model)
+    if args.out is not None:
+        check_output_file(args.out, "--out", "recs.csv")
     users = model.users.ids if args.all_users else args.user
     recs = model.recommend(
         users,

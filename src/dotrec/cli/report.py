@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dotrec.cli._common import echo, warn
+from dotrec.cli._common import echo, finite_float, warn
+from dotrec.cli._outputs import check_output_file
 from dotrec.cli.compare import (
     _check_run_configs,
     _is_fitted,
@@ -46,7 +47,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--validation-fraction",
-        type=float,
+        type=finite_float,
         metavar="F",
         help="share of each user's training rows held out as validation for models trained "
         "in epochs (default 0.1 when such a model is trained here, else 0; 0 turns it off)",
@@ -60,7 +61,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--items",
         metavar="FILE",
-        help="item metadata with genres (u.item, movies.csv) when DATA is a file",
+        help="item metadata with genres (u.item, movies.csv) when DATA is a file; read with "
+        "--encoding when given",
     )
     parser.add_argument("--bins", type=int, default=15, help="reliability bins (default 15)")
     parser.add_argument(
@@ -91,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     dataset, train, test = _split(args)
     _check_run_configs(args, specs)
+    check_output_file(args.out, "--out", "report.html")
     fit_side, validation = train, None
     if fraction > 0:
         fit_side, validation = random_split(train, fraction, seed=args.seed)
@@ -153,7 +156,7 @@ def _genres(args):
     """Genres by item ID from --items, or None."""
     if args.items is None:
         return None
-    items = read_items(args.items)
+    items = read_items(args.items, encoding=args.encoding)
     if "genres" not in items or not (items["genres"] != "").any():
         raise ValueError(f"{args.items}: no genres column with values; give a file with genres")
     return items["genres"]

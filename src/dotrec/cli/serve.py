@@ -38,6 +38,11 @@ def add_parser(commands) -> argparse.ArgumentParser:
         help="item titles and genres to show (u.item, movies.csv, movies.dat or a CSV); "
         "default: found in the model folder or beside its training data",
     )
+    parser.add_argument(
+        "--encoding",
+        help="text encoding of the item file (default: utf-8; latin-1 for MovieLens u.item "
+        "and movies.dat), e.g. --encoding latin-1",
+    )
     parser.add_argument("--max-k", type=int, default=1000, help="largest K (default 1000)")
     parser.add_argument(
         "--max-batch", type=int, default=1000, help="most users per batch (default 1000)"
@@ -100,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(
         args.model,
         items_file=args.items,
+        items_encoding=args.encoding,
         device=args.device,
         limits=Limits(args.max_k, args.max_batch, args.max_body_bytes),
         workers=args.workers,

@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dotrec.cli._common import add_data_options, echo, interactions_to_csv, load_data
+from dotrec.cli._common import add_data_options, echo, finite_float, interactions_to_csv, load_data
+from dotrec.cli._outputs import check_output_dir, check_output_file
 from dotrec.data import Interactions
-from dotrec.split import leave_last_split, random_split, split_report, temporal_split
+from dotrec.split import (
+    cutoff_seconds,
+    leave_last_split,
+    random_split,
+    split_report,
+    temporal_split,
+)
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -32,14 +39,26 @@ def add_split_options(
     parser.add_argument("--method", choices=["random", "leave-last", "temporal"], default="random")
     parser.add_argument(
         "--test-fraction",
-        type=float,
+        type=finite_float,
         default=None,
         help="random: share of each user's rows (default 0.2); temporal: share "
         "of rows at or after the cutoff",
     )
     parser.add_argument("--n", type=int, default=1, help="leave-last: rows per user (default 1)")
-    parser.add_argument("--cutoff", type=int, help="temporal: test is at or after this timestamp")
+    parser.add_argument(
+        "--cutoff",
+        type=_cutoff,
+        help="temporal: test is at or after this time: a timestamp in the data's unit, or an "
+        "ISO 8601 date such as 1998-01-01 (UTC unless it says otherwise)",
+    )
     parser.add_argument("--seed", type=int, default=0, help=seed_help)
+
+
+def _cutoff(text: str) -> int | float:
+    try:
+        return cutoff_seconds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def split_data(data: Interactions, args: argparse.Namespace) -> tuple[Interactions, Interactions]:
@@ -56,6 +75,9 @@ def split_data(data: Interactions, args: argparse.Namespace) -> tuple[Interactio
 
 def run(args: argparse.Namespace) -> int:
     data = load_data(args.data, args).interactions
+    check_output_dir(args.out_dir, "--out-dir")
+    for name in ("train.csv", "test.csv"):
+        check_output_file(args.out_dir / name, "--out-dir", name)
     train, test = split_data(data, args)
     interactions_to_csv(train, args.out_dir / "train.csv")
     interactions_to_csv(test, args.out_dir / "test.csv")

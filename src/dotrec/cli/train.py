@@ -12,10 +12,12 @@ from dotrec.cli._common import (
     add_data_options,
     data_config,
     echo,
+    finite_float,
     parse_settings,
     refuse_unused_flags,
     warn,
 )
+from dotrec.cli._outputs import check_model_dir
 from dotrec.config import DataConfig, ModelConfig, RunConfig
 from dotrec.models import MODELS, MFConfig
 
@@ -23,8 +25,8 @@ from dotrec.models import MODELS, MFConfig
 _FLAGS = [
     ("--epochs", "epochs", int, "passes over the data"),
     ("--embedding-dim", "embedding_dim", int, "length of each user and item vector"),
-    ("--lr", "lr", float, "learning rate"),
-    ("--l2", "l2", float, "L2 penalty on the embeddings in each batch"),
+    ("--lr", "lr", finite_float, "learning rate"),
+    ("--l2", "l2", finite_float, "L2 penalty on the embeddings in each batch"),
     ("--n-negatives", "n_negatives", int, "sampled negatives per positive"),
     ("--batch-size", "batch_size", int, "training rows per step"),
     ("--seed", "seed", int, "seed of initialisation, shuffling and sampling"),
@@ -131,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     plan = run_config(args)
     model = plan.model.build()  # check settings before reading data
     dataset = plan.data.load()
+    check_model_dir(args.out, "--out")
     data = dataset.interactions
     # a model that takes side features (two-tower) finds the dataset's own
     features = model.dataset_features(dataset) if hasattr(model, "dataset_features") else {}

@@ -9,10 +9,12 @@ from dotrec.cli._common import (
     add_data_options,
     data_config,
     echo,
+    finite_float,
     parse_settings,
     refuse_unused_flags,
     warn,
 )
+from dotrec.cli._outputs import check_output_file
 from dotrec.config import DataConfig
 from dotrec.models import MODELS
 from dotrec.tuning import SEARCH_SPACES, tune
@@ -35,13 +37,15 @@ def add_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--metric", default="ndcg@10", help="what to maximise, NAME@K (default ndcg@10)"
     )
-    parser.add_argument("--timeout", type=float, metavar="S", help="start no trial after S seconds")
+    parser.add_argument(
+        "--timeout", type=finite_float, metavar="S", help="start no trial after S seconds"
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the split, sampler and model (default 0)"
     )
     parser.add_argument(
         "--validation-fraction",
-        type=float,
+        type=finite_float,
         default=0.2,
         help="share of each user's rows held out for validation (default 0.2)",
     )
@@ -78,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     fixed = _fixed(args)  # settings checked before reading data
     data_spec = data_config(args, DataConfig.from_spec(args.data))
     data = data_spec.load().interactions
+    check_output_file(args.out, "--out", "best.toml")
     echo(
         f"tuning {args.model} on {len(data)} interactions: {args.trials} trials, "
         f"{args.metric} on a per-user random {args.validation_fraction:g} validation split "

@@ -16,7 +16,7 @@ from dotrec.data._inspect import DataReport, inspect_data
 from dotrec.data._interactions import Interactions
 from dotrec.data._items import read_items, read_users
 from dotrec.data._lightgcn import read_lightgcn
-from dotrec.data._readers import read_interactions
+from dotrec.data._readers import FileFormat, read_interactions
 from dotrec.data._synthetic import synthetic
 from dotrec.data._vocab import Vocabulary, ids_to_text
 
@@ -25,6 +25,7 @@ __all__ = [
     "DataReport",
     "Dataset",
     "FeatureEncoder",
+    "FileFormat",
     "Interactions",
     "Vocabulary",
     "data_dir",

@@ -17,7 +17,15 @@ import numpy as np
 from dotrec.data._interactions import Duplicates, Interactions
 from dotrec.exceptions import EmptyDataError
 
-__all__ = ["parse_lightgcn", "read_lightgcn", "user_item_lists"]
+__all__ = [
+    "lightgcn_hint",
+    "looks_like_lightgcn",
+    "parse_lightgcn",
+    "read_lightgcn",
+    "user_item_lists",
+]
+
+_SAMPLE_LINES = 50
 
 
 def read_lightgcn(
@@ -57,6 +65,32 @@ def parse_lightgcn(text: str, source: str, duplicates: Duplicates = "last") -> I
     user_ids, item_ids, lines = user_item_lists(text, source)
     return Interactions.from_ids(
         user_ids, item_ids, source=source, lines=lines, duplicates=duplicates
+    )
+
+
+def looks_like_lightgcn(text: str) -> bool:
+    """Whether the first lines of ``text`` look like the LightGCN format.
+
+    They do when every field, split at whitespace, is a whole number and
+    the lines hold different numbers of them (users with more or fewer
+    items), some at least three: no delimited file of fixed columns does.
+    """
+    lines = [line.split() for line in text.splitlines()[: _SAMPLE_LINES * 2] if line.strip()]
+    lines = lines[:_SAMPLE_LINES]
+    if not lines or max(len(fields) for fields in lines) < 3:
+        return False
+    whole = all(f.isascii() and f.isdigit() for fields in lines for f in fields)
+    return whole and len({len(fields) for fields in lines}) > 1
+
+
+def lightgcn_hint(text: str) -> str:
+    """A sentence saying to read ``text`` as LightGCN lines when it looks like them, else ``""``."""
+    if not looks_like_lightgcn(text):
+        return ""
+    return (
+        " The lines hold varying numbers of whole numbers separated by whitespace, as in the "
+        "LightGCN format (one line per user: user item item ...); read it with "
+        "format='lightgcn' (command line: --data-format lightgcn)."
     )
 
 

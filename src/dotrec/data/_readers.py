@@ -16,9 +16,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from dotrec.data._archives import archive_error
 from dotrec.data._checks import RANGE_NOTE, datetimes_as_seconds, describe_rows, not_storable
 from dotrec.data._interactions import Duplicates, Interactions
-from dotrec.data._lightgcn import read_lightgcn
+from dotrec.data._lightgcn import lightgcn_hint, read_lightgcn
 from dotrec.exceptions import DataError, DataWarning, EmptyDataError
 
 __all__ = ["read_interactions", "read_text", "FileFormat"]
@@ -65,7 +66,9 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
 
     Raises:
         DataError: naming the file, the byte offset and line of the first bad
-            byte, and the ``encoding`` option; or a damaged or zip-archived file.
+            byte, and the ``encoding`` option; or a damaged file.
+        ArchiveError: the file is a zip archive; the message says which file
+            inside to extract.
     """
     check_encoding(encoding)
     data = Path(path).read_bytes()
@@ -75,7 +78,7 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
         except (OSError, EOFError) as err:
             raise DataError(f"{path}: the gzip stream is damaged or cut short ({err}).") from err
     elif data[:4] == b"PK\x03\x04":
-        raise DataError(f"{path} is a zip archive; extract it and give the file inside.")
+        raise archive_error(Path(path), data)
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as err:
@@ -98,6 +101,17 @@ def check_encoding(encoding: str) -> None:
             f"encoding={encoding!r} is not a text encoding Python knows; use e.g. 'utf-8' or "
             "'latin-1' (command line: --encoding latin-1)."
         ) from err
+
+
+def _check_min_rating(min_rating: object) -> None:
+    """``min_rating`` is None or a finite number (NaN would keep no row, silently)."""
+    if min_rating is None:
+        return
+    number = isinstance(min_rating, (int, float, np.integer, np.floating))
+    if isinstance(min_rating, bool) or not number or not np.isfinite(min_rating):
+        raise ValueError(
+            f"min_rating must be a finite number, got {min_rating!r} (command line: --min-rating)"
+        )
 
 
 def _check_choice(name: str, value: object, choices: tuple) -> None:
@@ -160,12 +174,13 @@ def read_interactions(
         DataError: a malformed line or value; the message names the file,
             line, column and value, and the fix.
         ValueError: ``format``, ``encoding``, ``on_invalid`` or ``duplicates``
-            is not one of its options.
+            is not one of its options, or ``min_rating`` is not a finite number.
     """
     _check_choice("format", format, typing.get_args(FileFormat))
     _check_choice("on_invalid", on_invalid, ("raise", "drop"))
     _check_choice("duplicates", duplicates, typing.get_args(Duplicates))
     check_encoding(encoding)
+    _check_min_rating(min_rating)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             f"read_interactions() takes a file path, got {type(path).__name__}; for a DataFrame "
@@ -177,10 +192,6 @@ def read_interactions(
     if path.is_dir():
         raise DataError(f"{path} is a folder; give the ratings file inside it, or a dataset name.")
     format = _detect_format(path) if format == "auto" else format
-    if format == "lightgcn":
-        if min_rating is not None:
-            raise DataError(f"{path}: the LightGCN format has no ratings; drop min_rating.")
-        return read_lightgcn(path, encoding=encoding, duplicates=duplicates)
     names = {
         "user": user_col,
         "item": item_col,
@@ -188,15 +199,19 @@ def read_interactions(
         "timestamp": timestamp_col,
         "label": label_col,
     }
+    if format == "lightgcn":
+        _check_lightgcn_options(path, min_rating, sep, header, names)
+        return read_lightgcn(path, encoding=encoding, duplicates=duplicates)
 
     if format == "parquet":
         frame = pd.read_parquet(path)
         lines = np.arange(len(frame)) + 1
         roles = _roles_from_header([str(c) for c in frame.columns], names, str(path))
-        where = "row"
-    else:
-        layout_sep, layout_header = _LAYOUTS.get(format, (None, None))
-        text = read_text(path, encoding)
+        return _build(frame, lines, roles, str(path), "row", min_rating, on_invalid, duplicates)
+
+    layout_sep, layout_header = _LAYOUTS.get(format, (None, None))
+    text = read_text(path, encoding)
+    try:
         frame, lines, roles = _parse_delimited(
             text,
             str(path),
@@ -205,8 +220,26 @@ def read_interactions(
             names,
             on_invalid,
         )
-        where = "line"
-    return _build(frame, lines, roles, str(path), where, min_rating, on_invalid, duplicates)
+        return _build(frame, lines, roles, str(path), "line", min_rating, on_invalid, duplicates)
+    except DataError as err:
+        # A separator or field-count error on LightGCN lines: say which format they are in.
+        hint = lightgcn_hint(text)
+        if not hint or isinstance(err, EmptyDataError):
+            raise
+        raise type(err)(f"{err}{hint}") from err
+
+
+def _check_lightgcn_options(path: Path, min_rating, sep, header, names: dict) -> None:
+    """Refuse reading options that the LightGCN format has nothing to apply to."""
+    if min_rating is not None:
+        raise DataError(f"{path}: the LightGCN format has no ratings; drop min_rating.")
+    given = [name for name, value in (("sep", sep), ("header", header)) if value is not None]
+    given += [f"{role}_col" for role, value in names.items() if value is not None]
+    if given:
+        raise DataError(
+            f"{path}: the LightGCN format (one line per user: user item item ..., separated by "
+            f"whitespace) has no header or columns to choose; drop {', '.join(given)}."
+        )
 
 
 def _detect_format(path: Path) -> FileFormat:

@@ -47,6 +47,11 @@ __all__ = ["BPR", "BPRConfig", "MFConfig", "MFModule", "MatrixFactorization", "P
 
 _log = logging.getLogger(__name__)
 
+_N_NEGATIVES_WHERE = (
+    "command line: --n-negatives of dotrec train, --set n_negatives=N of dotrec tune; "
+    "in a run config, n_negatives in [model.settings]"
+)
+
 Loss = Literal["bce", "bpr", "softmax", "mse"]
 Sampler = Literal["uniform", "popularity", "in-batch", "hard"]
 LOSSES = ("bce", "bpr", "softmax", "mse")
@@ -316,7 +321,7 @@ class MatrixFactorization(Recommender):
                 raise ValueError(
                     "n_negatives=0 and the data has no observed negatives (rows labelled 0): "
                     "there is nothing to contrast the positives with. Use n_negatives >= 1 "
-                    "(command line: --n-negatives)."
+                    f"({_N_NEGATIVES_WHERE})."
                 )
             target = data.positive.astype(np.float32)
             rows = np.ones(len(data), dtype=bool)

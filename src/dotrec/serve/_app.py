@@ -21,6 +21,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, Query
 
 from dotrec._version import __version__
+from dotrec.data._readers import check_encoding
 from dotrec.exceptions import DotrecError
 from dotrec.models import Recommendations
 from dotrec.serve._errors import BodyLimit, ServiceError, install_error_handlers
@@ -71,6 +72,7 @@ def create_app(
     model_dir: str | Path,
     *,
     items_file: str | Path | None = None,
+    items_encoding: str | None = None,
     device: str = "auto",
     limits: Limits | None = None,
     workers: int = 1,
@@ -84,6 +86,9 @@ def create_app(
             bad folder fails here, before the server starts.
         items_file: item metadata (titles, genres) for responses; by default
             looked for in the model folder and beside its training data.
+        items_encoding: text encoding of the item file (None: UTF-8, or
+            Latin-1 for MovieLens ``u.item`` and ``movies.dat``); it applies
+            on every reload too.
         device: where to score.
         limits: bounds on K, batch size and body size.
         workers: model calls run at once, each on its own thread.
@@ -96,13 +101,18 @@ def create_app(
 
     Raises:
         ModelFileError: the model folder cannot be loaded or fails a trial.
-        ValueError: a limit or ``workers`` is not a positive integer.
+        ValueError: a limit or ``workers`` is not a positive integer, or
+            ``items_encoding`` is no text encoding Python knows.
     """
     limits = limits or Limits()
     for name, value in [*vars(limits).items(), ("workers", workers)]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    loader = partial(load_served, items_file=items_file, device=device)
+    if items_encoding is not None:
+        check_encoding(items_encoding)  # also when no item file is found at first
+    loader = partial(
+        load_served, items_file=items_file, items_encoding=items_encoding, device=device
+    )
     holder = ModelHolder(loader(Path(model_dir)), loader)
 
     app = FastAPI(

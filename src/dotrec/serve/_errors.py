@@ -57,10 +57,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
         errors = err.errors()
-        shown = [
-            {key: e[key] for key in ("loc", "msg", "type", "input") if key in e} for e in errors
-        ]
-        return error_response(422, _summarize(errors), shown)
+        return error_response(422, _summarize(errors), _validation_detail(errors))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, err: HTTPException) -> JSONResponse:
@@ -91,6 +88,34 @@ def _unknown_message(err: UnknownIDError) -> str:
     return f"unknown {err.kind} ID{plural} {shown}{more}: not in the training data.{hint}"
 
 
+_SHOWN_ERRORS = 20
+"""Validation errors listed in ``detail``; a body of 1,000 bad IDs has 1,000."""
+
+_SHOWN_INPUT = 60
+"""Longest input (as JSON) repeated in an error; longer ones are left out."""
+
+
+def _validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``detail`` of a 422: where, what and which kind, for the first errors.
+
+    The value seen (``input``) is kept only when it is a short number or
+    text: repeating a list of 200,000 user IDs back to the client, as
+    FastAPI does by default, makes an error larger than the request.
+    """
+    shown = []
+    for e in errors[:_SHOWN_ERRORS]:
+        entry = {key: e[key] for key in ("loc", "msg", "type") if key in e}
+        if _short(e.get("input")):
+            entry["input"] = e["input"]
+        shown.append(entry)
+    return shown
+
+
+def _short(value: Any) -> bool:
+    scalar = value is None or isinstance(value, (str, int, float, bool))
+    return scalar and len(repr(value)) <= _SHOWN_INPUT
+
+
 def _summarize(errors: list[dict[str, Any]]) -> str:
     """One line naming each invalid field (the first three), for the ``error`` key."""
     parts = []
@@ -105,11 +130,15 @@ def _summarize(errors: list[dict[str, Any]]) -> str:
         field = ".".join(path)
         label = f"{name.get(where, where)} {field}" if field else "the body"
         got = e.get("input")
-        short = isinstance(got, (str, int, float)) and len(repr(got)) < 60
-        shown = f" (got {got!r})" if short else ""
+        shown = f" (got {got!r})" if got is not None and _short(got) else ""
         parts.append(f"{label}: {e.get('msg')}{shown}")
     more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
-    return "invalid request: " + "; ".join(parts) + more
+    listed = (
+        f" ({len(errors)} errors; detail lists the first {_SHOWN_ERRORS})"
+        if len(errors) > _SHOWN_ERRORS
+        else ""
+    )
+    return "invalid request: " + "; ".join(parts) + more + listed
 
 
 class BodyLimit:

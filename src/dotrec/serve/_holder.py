@@ -51,7 +51,11 @@ class ServedModel:
 
 
 def load_served(
-    model_dir: str | Path, *, items_file: str | Path | None = None, device: str = "auto"
+    model_dir: str | Path,
+    *,
+    items_file: str | Path | None = None,
+    items_encoding: str | None = None,
+    device: str = "auto",
 ) -> ServedModel:
     """Load a model folder for serving and check that it recommends.
 
@@ -59,6 +63,8 @@ def load_served(
         model_dir: a folder written by ``dotrec train`` or ``model.save``.
         items_file: item metadata to show; by default looked for in the folder
             and beside its training data (see :mod:`dotrec.serve._metadata`).
+        items_encoding: text encoding of the item file, given or found (None:
+            UTF-8, or Latin-1 for MovieLens ``u.item`` and ``movies.dat``).
         device: where to score (``"auto"``, ``"cpu"``, ``"cuda"``).
 
     Raises:
@@ -73,7 +79,7 @@ def load_served(
     meta = read_metadata(folder)
     if meta.get("sha256") != before.get("sha256"):
         raise ModelFileError(f"{folder} changed while it was being loaded; reload again")
-    item_file, items = _item_metadata(folder, items_file)
+    item_file, items = _item_metadata(folder, items_file, items_encoding)
     _trial(model, folder)
 
     model_id = str(meta["sha256"]["weights.safetensors"])[:16]
@@ -94,16 +100,16 @@ def load_served(
 
 
 def _item_metadata(
-    folder: Path, items_file: str | Path | None
+    folder: Path, items_file: str | Path | None, encoding: str | None
 ) -> tuple[Path | None, dict[str, ItemInfo]]:
     """The item file and its contents; a file found (not given) that fails is skipped."""
     if items_file is not None:
-        return Path(items_file), read_item_info(Path(items_file))
+        return Path(items_file), read_item_info(Path(items_file), encoding)
     found = find_item_file(folder)
     if found is None:
         return None, {}
     try:
-        return found, read_item_info(found)
+        return found, read_item_info(found, encoding)
     except (DataError, OSError, ValueError) as err:
         _log.warning("%s: item metadata left out; %s is unreadable (%s)", folder, found, err)
         return None, {}

@@ -66,14 +66,17 @@ def _training_item_file(model_dir: Path) -> Path | None:
     return next((path for path in candidates if path.is_file()), None)
 
 
-def read_item_info(path: Path) -> dict[str, ItemInfo]:
+def read_item_info(path: Path, encoding: str | None = None) -> dict[str, ItemInfo]:
     """Title and genres of every item in ``path``, keyed by raw item ID.
+
+    ``encoding`` is the file's text encoding, as :func:`dotrec.read_items`
+    takes it (None: its default for the layout).
 
     Raises:
         DataError: the file does not decode or has no ID column.
         FileNotFoundError: no such file.
     """
-    frame = read_items(path)
+    frame = read_items(path, encoding=encoding)
     genres = frame["genres"] if "genres" in frame else [""] * len(frame)
     return {
         str(item_id): ItemInfo(str(title), tuple(g for g in str(joined).split("|") if g))
