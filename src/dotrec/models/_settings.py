@@ -124,12 +124,8 @@ def _fits(value: Any, hint: Any) -> bool:
         return isinstance(value, bool)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and not math.isnan(value)
-        )
+    if hint is float:  # NaN is a float: the config's range check refuses it by name
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     return isinstance(value, hint)
 
 
