@@ -193,6 +193,26 @@ def test_validation_errors_do_not_echo_large_inputs(folders):
         assert body["detail"][0]["loc"] == ["body", "k"] and len(json.dumps(body)) < 1000
 
 
+@pytest.mark.parametrize("k", [b"NaN", b"Infinity", b"1e400"])
+def test_a_non_finite_k_is_422_not_500(server, k):
+    # Python's JSON reader takes NaN and Infinity; repeating them back broke the 422 answer
+    for path in ("/recommendations", "/recommendations/from-history"):
+        field = b'"users": ["u1"]' if path == "/recommendations" else b'"items": ["i01"]'
+        status, body = call(server, "POST", path, raw=b"{" + field + b', "k": ' + k + b"}")
+        assert status == 422 and "body field k" in body["error"], (path, body)
+        assert "input" not in body["detail"][0]
+
+
+def test_unknown_ids_are_clipped_in_errors(server):
+    long_id = "a" * 3_000  # under the 4 KB body limit
+    status, body = call(server, "POST", "/recommendations", {"users": [long_id]})
+    assert status == 404 and len(json.dumps(body)) < 1000
+    clipped = "a" * 60 + "... (3000 characters)"
+    assert body["detail"]["ids"] == [clipped] and repr(clipped) in body["error"]
+    status, body = call(server, "GET", "/items/" + "b" * 50_000 + "/similar")
+    assert status == 404 and len(json.dumps(body)) < 1000
+
+
 def test_malformed_json_is_422(server):
     status, body = call(server, "POST", "/recommendations", raw=b'{"users": ["u1",')
     assert status == 422 and "not valid JSON" in body["error"]

@@ -9,6 +9,7 @@ the admin endpoints, 400 for what the model cannot do, 500 for bugs.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,7 +49,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnknownIDError)
     async def unknown_id(request: Request, err: UnknownIDError) -> JSONResponse:
-        return error_response(404, _unknown_message(err), {"kind": err.kind, "ids": err.ids})
+        ids = [_clipped(i) for i in err.ids]
+        return error_response(404, _unknown_message(err), {"kind": err.kind, "ids": ids})
 
     @app.exception_handler(DotrecError)
     async def dotrec_error(request: Request, err: DotrecError) -> JSONResponse:
@@ -77,7 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _unknown_message(err: UnknownIDError) -> str:
-    shown = ", ".join(repr(i) for i in err.ids[:10])
+    shown = ", ".join(repr(_clipped(i)) for i in err.ids[:10])
     more = f" and {len(err.ids) - 10} more" if len(err.ids) > 10 else ""
     plural = "s" if len(err.ids) > 1 else ""
     hint = (
@@ -112,8 +114,19 @@ def _validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _short(value: Any) -> bool:
+    """A value small enough to repeat, and one JSON can carry (not NaN or infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
     scalar = value is None or isinstance(value, (str, int, float, bool))
     return scalar and len(repr(value)) <= _SHOWN_INPUT
+
+
+def _clipped(raw_id: Any) -> Any:
+    """An ID as an error repeats it: long text cut to ``_SHOWN_INPUT`` characters."""
+    text = str(raw_id)
+    if len(text) <= _SHOWN_INPUT:
+        return raw_id
+    return f"{text[:_SHOWN_INPUT]}... ({len(text)} characters)"
 
 
 def _summarize(errors: list[dict[str, Any]]) -> str:
