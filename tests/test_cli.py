@@ -582,3 +582,18 @@ def test_recommend_says_why_a_list_is_short(tmp_path, capsys):
     assert capsys.readouterr().err == ""
     line = _one_line_error(capsys, ["recommend", str(out), "--user", "u2", "--k", "0"])
     assert "--k must be at least 1, got 0" in line
+
+
+@pytest.mark.parametrize(
+    "extra, option",
+    [
+        (["--method", "random", "--cutoff", "1998-01-01"], "--cutoff applies to --method temporal"),
+        (["--method", "temporal", "--n", "3"], "--n applies to --method leave-last"),
+        (["--method", "leave-last", "--test-fraction", "0.1"], "--test-fraction applies to"),
+    ],
+)
+def test_split_options_of_another_method_are_refused(log_csv, tmp_path, capsys, extra, option):
+    # a --cutoff given with --method random was once ignored without a word
+    argv = ["split", str(log_csv), *extra, "--out-dir", str(tmp_path / "s")]
+    assert option in _one_line_error(capsys, argv)
+    assert not (tmp_path / "s").exists()

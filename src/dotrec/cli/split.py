@@ -63,6 +63,7 @@ def _cutoff(text: str) -> int | float:
 
 def split_data(data: Interactions, args: argparse.Namespace) -> tuple[Interactions, Interactions]:
     """Train and test sides of ``data`` as the split options say."""
+    _refuse_other_methods_options(args)
     if args.method == "random":
         fraction = 0.2 if args.test_fraction is None else args.test_fraction
         return random_split(data, fraction, seed=args.seed)
@@ -71,6 +72,25 @@ def split_data(data: Interactions, args: argparse.Namespace) -> tuple[Interactio
     fraction = None if args.cutoff is not None else args.test_fraction
     fraction = 0.2 if fraction is None and args.cutoff is None else fraction
     return temporal_split(data, cutoff=args.cutoff, test_fraction=fraction)
+
+
+_USED_BY = {"--cutoff": "temporal", "--n": "leave-last", "--test-fraction": "random or temporal"}
+"""The methods each split option applies to."""
+
+
+def _refuse_other_methods_options(args: argparse.Namespace) -> None:
+    """A split option given with a method that ignores it is an error, not a silent no-op."""
+    given = {
+        "--cutoff": args.cutoff is not None,
+        "--n": args.n != 1,
+        "--test-fraction": args.test_fraction is not None,
+    }
+    for option, used_by in _USED_BY.items():
+        if given[option] and args.method not in used_by.split(" or "):
+            raise ValueError(
+                f"{option} applies to --method {used_by}, not to --method {args.method}: "
+                f"leave it out, or choose --method {used_by.split(' or ')[0]}"
+            )
 
 
 def run(args: argparse.Namespace) -> int:
