@@ -597,3 +597,11 @@ def test_split_options_of_another_method_are_refused(log_csv, tmp_path, capsys, 
     argv = ["split", str(log_csv), *extra, "--out-dir", str(tmp_path / "s")]
     assert option in _one_line_error(capsys, argv)
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "tune", "serve"])
+def test_threads_below_one_is_refused_by_its_flag(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "x", "--threads", "0"])
+    assert stop.value.code == 2
+    assert "argument --threads: expected at least 1 thread, got 0" in capsys.readouterr().err

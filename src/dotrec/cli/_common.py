@@ -24,6 +24,7 @@ __all__ = [
     "refuse_unused_flags",
     "echo",
     "finite_float",
+    "thread_count",
     "warn",
 ]
 
@@ -38,6 +39,17 @@ def echo(text: str = "") -> None:
 def warn(text: str) -> None:
     """Print a notice to standard error."""
     print(f"dotrec: {text}", file=sys.stderr, flush=True)
+
+
+def thread_count(text: str) -> int:
+    """An argparse type for ``--threads``: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 thread, got {value}")
+    return value
 
 
 def finite_float(text: str) -> float:

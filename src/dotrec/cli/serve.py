@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from dotrec.cli._common import echo, warn
+from dotrec.cli._common import echo, thread_count, warn
 from dotrec.exceptions import DotrecError
 
 _SERVE_DEPS = {"fastapi", "uvicorn", "starlette", "pydantic", "anyio"}
@@ -59,7 +59,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
         default=1,
         help="model calls run at once, each on its own thread (default 1)",
     )
-    parser.add_argument("--threads", type=int, help="Torch CPU threads (default: Torch's choice)")
+    parser.add_argument(
+        "--threads", type=thread_count, help="Torch CPU threads (default: Torch's choice)"
+    )
     parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     parser.add_argument(
         "--admin-token",

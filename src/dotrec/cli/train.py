@@ -15,6 +15,7 @@ from dotrec.cli._common import (
     finite_float,
     parse_settings,
     refuse_unused_flags,
+    thread_count,
     warn,
 )
 from dotrec.cli._outputs import check_model_dir
@@ -70,7 +71,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
     hyper.add_argument(
         "--threads",
         dest="num_threads",
-        type=int,
+        type=thread_count,
         help="Torch CPU threads during fit (mf, bpr and two-tower default: 1; als, ease, "
         "gf-cf and lightgcn: Torch's; itemknn and popularity have none). A seed reproduces "
         "a model exactly for one thread count; another count may change the last bits",

@@ -12,6 +12,7 @@ from dotrec.cli._common import (
     finite_float,
     parse_settings,
     refuse_unused_flags,
+    thread_count,
     warn,
 )
 from dotrec.cli._outputs import check_output_file
@@ -64,7 +65,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
         help="a setting kept fixed in every trial, e.g. --set epochs=20 (value read as JSON)",
     )
     parser.add_argument("--device", help="auto (CUDA when available; default), cpu or cuda")
-    parser.add_argument("--threads", dest="num_threads", type=int, help="Torch CPU threads")
+    parser.add_argument(
+        "--threads", dest="num_threads", type=thread_count, help="Torch CPU threads"
+    )
     parser.add_argument("--quiet", action="store_true", help="no line per finished trial")
     add_data_options(parser)
     return parser
