@@ -270,7 +270,8 @@ def intra_list_diversity(
     else:
         features = (features != 0).double()
     k, d = top_items.shape[1], features.shape[1]
-    lists = max(1, min(batch_size, _ILD_BUDGET // max(k * max(d, k), 1)))
+    # (b, K, d) vectors per chunk; the Jaccard pairs bound their own (b, rows, K) blocks
+    lists = max(1, min(batch_size, _ILD_BUDGET // max(k * d, 1)))
     pair_sums = _cosine_pair_sums if distance == "cosine" else _jaccard_pair_sums
     out = []
     for start in range(0, len(top_items), lists):

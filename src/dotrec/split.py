@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from dotrec.data import Interactions
+from dotrec.data._checks import epoch_seconds
 from dotrec.data._interactions import require_interactions
 from dotrec.exceptions import DataWarning
 
@@ -190,8 +191,7 @@ def _date_seconds(value: str | datetime.date | np.datetime64, given: object) -> 
             "the unit of the data's timestamps, or a date such as 1998-01-01 or "
             "1998-01-01T12:00:00+02:00"
         ) from err
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    seconds = (stamp - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    seconds = epoch_seconds(stamp)
     return int(seconds) if float(seconds).is_integer() else float(seconds)
 
 

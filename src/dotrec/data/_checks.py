@@ -34,9 +34,18 @@ def datetimes_as_seconds(values: object) -> object:
         ):
             return values
         series = pd.to_datetime(series, utc=True)
-    stamps = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
-    seconds = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    seconds = epoch_seconds(series.dt)
     return np.floor(seconds.to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def epoch_seconds(stamps):
+    """Seconds since the Unix epoch of a pandas ``Timestamp`` or a Series' ``.dt``.
+
+    Naive times are taken as UTC. The difference to the epoch, not the stored
+    integer, so the resolution pandas keeps them in does not matter.
+    """
+    utc = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+    return (utc - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
 
 
 def not_storable(parsed: np.ndarray, column: str) -> np.ndarray:

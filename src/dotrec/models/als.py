@@ -225,9 +225,11 @@ class ALS(Recommender):
             exponent = cfg.regularization_exponent
             penalties, scales = [None, None], [1.0, 1.0]
             if exponent:
-                for side, counts in enumerate((self.seen.indptr, self.seen.tocsc().indptr)):
+                user_counts = np.diff(self.seen.indptr)
+                item_counts = np.bincount(self.seen.indices, minlength=self.seen.shape[1])
+                for side, counts in enumerate((user_counts, item_counts)):
                     penalties[side], scales[side] = row_penalties(
-                        np.diff(counts), cfg.regularization, exponent
+                        counts, cfg.regularization, exponent
                     )
             user_blocks = _blocks(self.seen, alpha, device, n_blocks, cfg.factors, penalties[0])
             item_blocks = _blocks(self.seen.T, alpha, device, n_blocks, cfg.factors, penalties[1])
