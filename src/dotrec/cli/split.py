@@ -74,7 +74,11 @@ def split_data(data: Interactions, args: argparse.Namespace) -> tuple[Interactio
     return temporal_split(data, cutoff=args.cutoff, test_fraction=fraction)
 
 
-_USED_BY = {"--cutoff": "temporal", "--n": "leave-last", "--test-fraction": "random or temporal"}
+_USED_BY = {
+    "--cutoff": ("temporal",),
+    "--n": ("leave-last",),
+    "--test-fraction": ("random", "temporal"),
+}
 """The methods each split option applies to."""
 
 
@@ -85,11 +89,11 @@ def _refuse_other_methods_options(args: argparse.Namespace) -> None:
         "--n": args.n != 1,
         "--test-fraction": args.test_fraction is not None,
     }
-    for option, used_by in _USED_BY.items():
-        if given[option] and args.method not in used_by.split(" or "):
+    for option, methods in _USED_BY.items():
+        if given[option] and args.method not in methods:
             raise ValueError(
-                f"{option} applies to --method {used_by}, not to --method {args.method}: "
-                f"leave it out, or choose --method {used_by.split(' or ')[0]}"
+                f"{option} applies to --method {' or '.join(methods)}, not to --method "
+                f"{args.method}: leave it out, or choose --method {methods[0]}"
             )
 
 
